@@ -1,0 +1,5 @@
+"""`python -m processor` runs the `vproc` command line."""
+
+from processor.cli import main
+
+main()

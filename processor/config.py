@@ -1,0 +1,86 @@
+"""Settings, read once from the environment and `.env`; the only module that reads os.environ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """Per-user directory for the embedded database and the local stores."""
+    return Path(platformdirs.user_data_dir("vproc", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """vproc settings. Each field is its environment variable in lower case."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    # Database. Empty: an embedded Postgres in `vproc_data_dir`.
+    database_url: SecretStr | None = None
+    vproc_data_dir: Path = Field(default_factory=default_data_dir)
+
+    # Supabase project (client-side commands, supabase storage backend).
+    supabase_url: str | None = None
+    supabase_anon_key: SecretStr | None = None
+    supabase_service_role_key: SecretStr | None = None
+    supabase_jwt_secret: SecretStr | None = None
+
+    # Storage.
+    storage_backend: Literal["local", "supabase", "gcs"] = "local"
+    local_storage_path: Path | None = None
+    gcs_bucket_name: str | None = None
+    videos_bucket: str = "videos"
+    artifacts_bucket: str = "video-artifacts"
+
+    # AI.
+    ai_provider: Literal["gemini", "local"] | None = None
+    gemini_api_key: SecretStr | None = None
+    gemini_model: str = "gemini-2.5-flash"
+    transcriber: Literal["whisper", "gemini"] = "whisper"
+    whisper_model: str | None = None
+    whisper_device: Literal["auto", "cpu", "cuda"] = "auto"
+    whisper_compute_type: str | None = None
+
+    # Worker.
+    worker_concurrency: int = Field(default=1, ge=1, le=64)
+    job_lease_seconds: int = Field(default=300, ge=10, le=86_400)
+    job_max_attempts: int = Field(default=3, ge=1, le=100)
+
+    @field_validator(
+        "database_url",
+        "supabase_anon_key",
+        "supabase_service_role_key",
+        "supabase_jwt_secret",
+        "gemini_api_key",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def effective_ai_provider(self) -> Literal["gemini", "local"]:
+        """`AI_PROVIDER`, defaulting to gemini when a key is set and local otherwise."""
+        if self.ai_provider is not None:
+            return self.ai_provider
+        return "gemini" if self.gemini_api_key else "local"
+
+    @property
+    def effective_local_storage_path(self) -> Path:
+        """`LOCAL_STORAGE_PATH`, defaulting to `<data dir>/storage`."""
+        return self.local_storage_path or self.vproc_data_dir / "storage"
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        """Data directory of the embedded Postgres used when DATABASE_URL is unset."""
+        return self.vproc_data_dir / "pgdata"

@@ -1,0 +1,34 @@
+"""Shared fixtures: a migrated template database, cloned per test or per module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.databases import Server, cloned_database, template_database, test_server
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Server:
+    return test_server()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server: Server) -> Iterator[str]:
+    with template_database(pg_server) as name:
+        yield name
+
+
+@pytest.fixture
+def db_url(pg_server: Server, template_db: str) -> Iterator[str]:
+    """A fresh, fully migrated database for one test."""
+    with cloned_database(pg_server, template_db) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_db_url(pg_server: Server, template_db: str) -> Iterator[str]:
+    """A fresh, fully migrated database shared by one test module."""
+    with cloned_database(pg_server, template_db) as url:
+        yield url

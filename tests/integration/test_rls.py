@@ -1,0 +1,355 @@
+"""Row Level Security under attack: user A (and anon) against user B's rows and files.
+
+Every attack runs as PostgREST would run the request (see tests/support/postgrest.py) and must
+be refused in the stated way, and must leave every table exactly as it was.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+
+from tests.support.postgrest import impersonate, request_as
+from tests.support.seed import Tenant, seed_tenant
+
+FINGERPRINT = """
+select md5(concat_ws('|',
+  (select string_agg(t::text, ',' order by t.id) from public.videos t),
+  (select string_agg(t::text, ',' order by t.id) from public.video_jobs t),
+  (select string_agg(t::text, ',' order by t.id) from public.video_metadata t),
+  (select string_agg(t::text, ',' order by t.id) from storage.objects t),
+  (select string_agg(t::text, ',' order by t.id) from storage.buckets t)
+))
+"""
+
+
+@dataclass(frozen=True)
+class Attack:
+    """One hostile request and how it must be refused.
+
+    expect: "error:<SQLSTATE>" (the request fails with that code) or "nothing" (it succeeds
+    but reads or changes no row, which is how RLS answers reads, updates and deletes).
+    """
+
+    id: str
+    sql: str
+    expect: str
+    as_anon: bool = False
+
+
+ATTACKS = [
+    # --- videos -------------------------------------------------------------------------
+    Attack("videos-read-other", "select * from public.videos where id = %(b_video)s", "nothing"),
+    Attack("videos-list-leaks-other",
+           "select * from public.videos where uploader_user_id = %(b)s", "nothing"),
+    Attack("videos-insert-forged-uploader",
+           "insert into public.videos (uploader_user_id, storage_path) values (%(b)s::uuid, %(b)s::uuid::text || '/x.mp4')",
+           "error:42501"),
+    Attack("videos-insert-path-in-other-folder",
+           "insert into public.videos (storage_path) values (%(b)s::text || '/x.mp4')", "error:42501"),
+    Attack("videos-insert-path-at-root",
+           "insert into public.videos (storage_path) values ('x.mp4')", "error:42501"),
+    Attack("videos-insert-path-traversal",
+           "insert into public.videos (storage_path) values (%(a)s::text || '/../' || %(b)s::text || '/x.mp4')",
+           "error:23514"),
+    Attack("videos-insert-path-prefix-lookalike",
+           "insert into public.videos (storage_path) values (%(a)s::text || 'x/clip.mp4')", "error:42501"),
+    Attack("videos-insert-path-absolute",
+           "insert into public.videos (storage_path) values ('/' || %(a)s::text || '/x.mp4')", "error:42501"),
+    Attack("videos-insert-reusing-other-id",
+           "insert into public.videos (id, storage_path) values (%(b_video)s, %(a)s::text || '/x.mp4')",
+           "error:23505"),
+    Attack("videos-update-other",
+           "update public.videos set original_filename = 'pwned' where id = %(b_video)s", "nothing"),
+    Attack("videos-update-steal-ownership",
+           "update public.videos set uploader_user_id = %(a)s where id = %(b_video)s", "error:42501"),
+    Attack("videos-update-give-away-own",
+           "update public.videos set uploader_user_id = %(b)s where id = %(a_video)s", "error:42501"),
+    Attack("videos-update-own-path-into-other-folder",
+           "update public.videos set storage_path = %(b)s::text || '/x.mp4' where id = %(a_video)s",
+           "error:42501"),
+    Attack("videos-delete-other", "delete from public.videos where id = %(b_video)s", "nothing"),
+    # --- jobs ---------------------------------------------------------------------------
+    Attack("jobs-read-other", "select * from public.video_jobs where id = %(b_job)s", "nothing"),
+    Attack("jobs-update-own-status",
+           "update public.video_jobs set status = 'COMPLETED' where id = %(a_job)s", "error:42501"),
+    Attack("jobs-update-other-status",
+           "update public.video_jobs set status = 'CANCELLED' where id = %(b_job)s", "error:42501"),
+    Attack("jobs-update-own-priority",
+           "update public.video_jobs set priority = 1000 where id = %(a_job)s", "error:42501"),
+    Attack("jobs-insert",
+           "insert into public.video_jobs (video_id, owner_id) values (%(a_video)s, %(a)s)",
+           "error:42501"),
+    Attack("jobs-delete-own", "delete from public.video_jobs where id = %(a_job)s", "error:42501"),
+    Attack("jobs-delete-other", "delete from public.video_jobs where id = %(b_job)s", "error:42501"),
+    # --- metadata -----------------------------------------------------------------------
+    Attack("metadata-read-other",
+           "select * from public.video_metadata where job_id = %(b_job)s", "nothing"),
+    Attack("metadata-insert-own",
+           "insert into public.video_metadata (job_id, owner_id, title) values (%(a_job)s, %(a)s, 'x')",
+           "error:42501"),
+    Attack("metadata-update-own",
+           "update public.video_metadata set title = 'forged' where job_id = %(a_job)s",
+           "error:42501"),
+    Attack("metadata-update-other",
+           "update public.video_metadata set title = 'forged' where job_id = %(b_job)s",
+           "error:42501"),
+    Attack("metadata-delete-other",
+           "delete from public.video_metadata where job_id = %(b_job)s", "error:42501"),
+    # --- client RPCs on another user's job ------------------------------------------------
+    Attack("rpc-retry-other", "select * from public.retry_video_job(%(b_job)s)", "error:PT404"),
+    Attack("rpc-cancel-other", "select * from public.cancel_video_job(%(b_pending_job)s)",
+           "error:PT404"),
+    # --- the processor's queue API --------------------------------------------------------
+    Attack("queue-claim", "select * from processor.claim_jobs('evil', 10, 60)", "error:42501"),
+    Attack("queue-complete",
+           "select processor.complete_job(%(b_job)s, 'evil', 1, '{\"title\": \"x\"}')",
+           "error:42501"),
+    Attack("queue-fail",
+           "select processor.fail_job(%(b_job)s, 'evil', 1, 'x', 'x', false)", "error:42501"),
+    Attack("queue-heartbeat", "select * from processor.heartbeat(%(b_job)s, 'evil', 1, 60)",
+           "error:42501"),
+    Attack("queue-reap", "select * from processor.reap_expired_leases()", "error:42501"),
+    Attack("queue-save-metadata",
+           "select processor.save_metadata(%(a_job)s, 'evil', 1, '{\"title\": \"x\"}')",
+           "error:42501"),
+    # --- storage ------------------------------------------------------------------------
+    Attack("storage-read-other-video",
+           "select * from storage.objects where bucket_id = 'videos' and name = %(b_object)s",
+           "nothing"),
+    Attack("storage-upload-into-other-folder",
+           "insert into storage.objects (bucket_id, name) values ('videos', %(b)s::text || '/evil.mp4')",
+           "error:42501"),
+    Attack("storage-upload-at-bucket-root",
+           "insert into storage.objects (bucket_id, name) values ('videos', 'evil.mp4')",
+           "error:42501"),
+    Attack("storage-overwrite-other-video",
+           "update storage.objects set metadata = '{}' where bucket_id = 'videos' and name = %(b_object)s",
+           "nothing"),
+    Attack("storage-move-other-video-into-own-folder",
+           "update storage.objects set name = %(a)s::text || '/stolen.mp4'"
+           " where bucket_id = 'videos' and name = %(b_object)s", "nothing"),
+    Attack("storage-move-own-video-into-other-folder",
+           "update storage.objects set name = %(b)s::text || '/planted.mp4'"
+           " where bucket_id = 'videos' and name = %(a_object)s", "error:42501"),
+    Attack("storage-delete-other-video",
+           "delete from storage.objects where bucket_id = 'videos' and name = %(b_object)s",
+           "nothing"),
+    Attack("storage-read-other-artifact",
+           "select * from storage.objects where bucket_id = 'video-artifacts' and name = %(b_artifact)s",
+           "nothing"),
+    Attack("storage-write-own-artifact",
+           "insert into storage.objects (bucket_id, name) values ('video-artifacts', %(a)s::text || '/1/x.jpg')",
+           "error:42501"),
+    Attack("storage-overwrite-own-artifact",
+           "update storage.objects set metadata = '{}' where bucket_id = 'video-artifacts'"
+           " and name = %(a_artifact)s", "nothing"),
+    Attack("storage-delete-own-artifact",
+           "delete from storage.objects where bucket_id = 'video-artifacts' and name = %(a_artifact)s",
+           "nothing"),
+    Attack("storage-video-into-artifacts-bucket",
+           "update storage.objects set bucket_id = 'video-artifacts'"
+           " where bucket_id = 'videos' and name = %(a_object)s", "error:42501"),
+    Attack("storage-make-bucket-public",
+           "update storage.buckets set public = true where id = 'videos'", "nothing"),
+    Attack("storage-create-bucket",
+           "insert into storage.buckets (id, name, public) values ('evil', 'evil', true)",
+           "error:42501"),
+    Attack("auth-read-users", "select * from auth.users", "error:42501"),
+    # --- anon: no JWT subject at all -------------------------------------------------------
+    Attack("anon-read-videos", "select * from public.videos", "error:42501", as_anon=True),
+    Attack("anon-read-jobs", "select * from public.video_jobs", "error:42501", as_anon=True),
+    Attack("anon-read-metadata", "select * from public.video_metadata", "error:42501",
+           as_anon=True),
+    Attack("anon-insert-video",
+           "insert into public.videos (uploader_user_id, storage_path) values (%(b)s::uuid, %(b)s::uuid::text || '/x.mp4')",
+           "error:42501", as_anon=True),
+    Attack("anon-retry", "select * from public.retry_video_job(%(b_job)s)", "error:42501",
+           as_anon=True),
+    Attack("anon-cancel", "select * from public.cancel_video_job(%(b_pending_job)s)",
+           "error:42501", as_anon=True),
+    Attack("anon-claim", "select * from processor.claim_jobs('evil', 1, 60)", "error:42501",
+           as_anon=True),
+    Attack("anon-read-objects", "select * from storage.objects", "nothing", as_anon=True),
+    Attack("anon-upload",
+           "insert into storage.objects (bucket_id, name) values ('videos', %(b)s::text || '/x.mp4')",
+           "error:42501", as_anon=True),
+]
+
+
+@dataclass(frozen=True)
+class World:
+    a: Tenant
+    b: Tenant
+    b_pending: Tenant  # a second victim whose job is still PENDING
+
+    def params(self) -> dict[str, object]:
+        return {
+            "a": str(self.a.user_id),
+            "b": str(self.b.user_id),
+            "a_video": self.a.video_id,
+            "b_video": self.b.video_id,
+            "a_job": self.a.job_id,
+            "b_job": self.b.job_id,
+            "b_pending_job": self.b_pending.job_id,
+            "a_object": self.a.video_object,
+            "b_object": self.b.video_object,
+            "a_artifact": self.a.artifact_object,
+            "b_artifact": self.b.artifact_object,
+        }
+
+
+@pytest.fixture(scope="module")
+def conn(module_db_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(module_db_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture(scope="module")
+def world(conn: psycopg.Connection) -> World:
+    return World(
+        a=seed_tenant(conn),
+        b=seed_tenant(conn, job_status="FAILED"),
+        b_pending=seed_tenant(conn),
+    )
+
+
+def attempt(conn: psycopg.Connection, user: uuid.UUID | None, sql: str,
+            params: dict[str, object]) -> tuple[str, int, list[tuple]]:
+    """Run one statement as `user`, inside a savepoint; return (sqlstate or 'ok', rowcount, rows)."""
+    impersonate(conn, user)
+    try:
+        with conn.transaction():
+            cur = conn.execute(sql, params)
+            rows = cur.fetchall() if cur.description else []
+            return "ok", cur.rowcount, rows
+    except psycopg.Error as exc:
+        return f"error:{exc.sqlstate}", 0, []
+    finally:
+        conn.execute("reset role")
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=[a.id for a in ATTACKS])
+def test_attack_is_refused(conn: psycopg.Connection, world: World, attack: Attack) -> None:
+    with conn.transaction(force_rollback=True):
+        before = conn.execute(FINGERPRINT).fetchone()
+        user = None if attack.as_anon else world.a.user_id
+        outcome, rowcount, rows = attempt(conn, user, attack.sql, world.params())
+        after = conn.execute(FINGERPRINT).fetchone()
+    if attack.expect == "nothing":
+        assert outcome == "ok", f"expected an empty result, got {outcome}"
+        assert rows == [] and rowcount == 0, f"attack reached {rowcount} row(s): {rows}"
+    else:
+        assert outcome == attack.expect
+    assert after == before, "the attack changed data"
+
+
+def test_attack_matrix_is_large_enough() -> None:
+    assert len(ATTACKS) >= 30
+
+
+# --- allowed paths ------------------------------------------------------------------------
+
+def test_owner_sees_exactly_their_rows(conn: psycopg.Connection, world: World) -> None:
+    with request_as(conn, world.a.user_id):
+        videos = conn.execute("select id from public.videos").fetchall()
+        jobs = conn.execute("select id, owner_id from public.video_jobs").fetchall()
+        metadata = conn.execute("select job_id, title from public.video_metadata").fetchall()
+        objects = conn.execute("select bucket_id, name from storage.objects order by 1").fetchall()
+    assert videos == [(world.a.video_id,)]
+    assert jobs == [(world.a.job_id, world.a.user_id)]
+    assert metadata == [(world.a.job_id, "secret title")]
+    assert objects == [("video-artifacts", world.a.artifact_object), ("videos", world.a.video_object)]
+
+
+def test_insert_video_creates_pending_job_owned_by_uploader(conn: psycopg.Connection,
+                                                            world: World) -> None:
+    with request_as(conn, world.a.user_id):
+        video_id = conn.execute(
+            "insert into public.videos (original_filename, storage_path) values ('new.mp4', %s)"
+            " returning id",
+            (f"{world.a.user_id}/new.mp4",),
+        ).fetchone()[0]
+        job = conn.execute(
+            "select status, owner_id, attempts, progress from public.video_jobs where video_id = %s",
+            (video_id,),
+        ).fetchone()
+        uploader = conn.execute(
+            "select uploader_user_id from public.videos where id = %s", (video_id,)
+        ).fetchone()[0]
+    assert job == ("PENDING", world.a.user_id, 0, 0.0)
+    assert uploader == world.a.user_id
+
+
+def test_owner_can_rename_but_not_move(conn: psycopg.Connection, world: World) -> None:
+    with request_as(conn, world.a.user_id):
+        cur = conn.execute(
+            "update public.videos set original_filename = 'renamed.mp4' where id = %s returning"
+            " original_filename, updated_at > created_at",
+            (world.a.video_id,),
+        )
+        assert cur.fetchall() == [("renamed.mp4", True)]
+
+
+def test_owner_delete_cascades_to_job_and_metadata(conn: psycopg.Connection, world: World) -> None:
+    with request_as(conn, world.a.user_id):
+        deleted = conn.execute(
+            "delete from public.videos where id = %s returning id", (world.a.video_id,)
+        ).fetchall()
+        conn.execute("reset role")
+        remaining = conn.execute(
+            "select (select count(*) from public.video_jobs where id = %(j)s),"
+            " (select count(*) from public.video_metadata where job_id = %(j)s)",
+            {"j": world.a.job_id},
+        ).fetchone()
+    assert deleted == [(world.a.video_id,)]
+    assert remaining == (0, 0)
+
+
+def test_owner_storage_paths(conn: psycopg.Connection, world: World) -> None:
+    me = world.a.user_id
+    with request_as(conn, me):
+        conn.execute("insert into storage.objects (bucket_id, name) values ('videos', %s)",
+                     (f"{me}/up/new.mp4",))
+        updated = conn.execute(
+            "update storage.objects set metadata = '{\"size\": 1}' where bucket_id = 'videos'"
+            " and name = %s returning name", (f"{me}/up/new.mp4",)).fetchall()
+        deleted = conn.execute(
+            "delete from storage.objects where bucket_id = 'videos' and name = %s returning name",
+            (world.a.video_object,)).fetchall()
+        artifacts = conn.execute(
+            "select name from storage.objects where bucket_id = 'video-artifacts'").fetchall()
+    assert updated == [(f"{me}/up/new.mp4",)]
+    assert deleted == [(world.a.video_object,)]
+    assert artifacts == [(world.a.artifact_object,)]
+
+
+def test_processor_role_reads_everything_but_cannot_touch_user_data(
+    conn: psycopg.Connection, world: World
+) -> None:
+    with conn.transaction(force_rollback=True):
+        conn.execute("set local role vproc_processor")
+        assert conn.execute("select count(*) from public.videos").fetchone()[0] >= 3
+        assert conn.execute("select count(*) from public.video_jobs").fetchone()[0] >= 3
+        for sql in (
+            "delete from public.videos",
+            "insert into public.videos (uploader_user_id, storage_path) values (gen_random_uuid(), 'a/b')",
+            "delete from public.video_jobs",
+            "select * from auth.users",
+            "select * from public.retry_video_job(1)",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                conn.execute(sql)
+
+
+def test_a_leaky_policy_is_caught(conn: psycopg.Connection, world: World) -> None:
+    """The matrix can fail: loosen one policy and the matching attack gets through."""
+    attack = next(a for a in ATTACKS if a.id == "videos-read-other")
+    with conn.transaction(force_rollback=True):
+        conn.execute('alter policy "owners can read their videos" on public.videos using (true)')
+        outcome, rowcount, _ = attempt(conn, world.a.user_id, attack.sql, world.params())
+    assert (outcome, rowcount) == ("ok", 1)
