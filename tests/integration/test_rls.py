@@ -44,140 +44,259 @@ class Attack:
 ATTACKS = [
     # --- videos -------------------------------------------------------------------------
     Attack("videos-read-other", "select * from public.videos where id = %(b_video)s", "nothing"),
-    Attack("videos-list-leaks-other",
-           "select * from public.videos where uploader_user_id = %(b)s", "nothing"),
-    Attack("videos-insert-forged-uploader",
-           "insert into public.videos (uploader_user_id, storage_path) values (%(b)s::uuid, %(b)s::uuid::text || '/x.mp4')",
-           "error:42501"),
-    Attack("videos-insert-path-in-other-folder",
-           "insert into public.videos (storage_path) values (%(b)s::text || '/x.mp4')", "error:42501"),
-    Attack("videos-insert-path-at-root",
-           "insert into public.videos (storage_path) values ('x.mp4')", "error:42501"),
-    Attack("videos-insert-path-traversal",
-           "insert into public.videos (storage_path) values (%(a)s::text || '/../' || %(b)s::text || '/x.mp4')",
-           "error:23514"),
-    Attack("videos-insert-path-prefix-lookalike",
-           "insert into public.videos (storage_path) values (%(a)s::text || 'x/clip.mp4')", "error:42501"),
-    Attack("videos-insert-path-absolute",
-           "insert into public.videos (storage_path) values ('/' || %(a)s::text || '/x.mp4')", "error:42501"),
-    Attack("videos-insert-reusing-other-id",
-           "insert into public.videos (id, storage_path) values (%(b_video)s, %(a)s::text || '/x.mp4')",
-           "error:23505"),
-    Attack("videos-update-other",
-           "update public.videos set original_filename = 'pwned' where id = %(b_video)s", "nothing"),
-    Attack("videos-update-steal-ownership",
-           "update public.videos set uploader_user_id = %(a)s where id = %(b_video)s", "error:42501"),
-    Attack("videos-update-give-away-own",
-           "update public.videos set uploader_user_id = %(b)s where id = %(a_video)s", "error:42501"),
-    Attack("videos-update-own-path-into-other-folder",
-           "update public.videos set storage_path = %(b)s::text || '/x.mp4' where id = %(a_video)s",
-           "error:42501"),
+    Attack(
+        "videos-list-leaks-other",
+        "select * from public.videos where uploader_user_id = %(b)s",
+        "nothing",
+    ),
+    Attack(
+        "videos-insert-forged-uploader",
+        "insert into public.videos (uploader_user_id, storage_path) values (%(b)s::uuid, %(b)s::uuid::text || '/x.mp4')",
+        "error:42501",
+    ),
+    Attack(
+        "videos-insert-path-in-other-folder",
+        "insert into public.videos (storage_path) values (%(b)s::text || '/x.mp4')",
+        "error:42501",
+    ),
+    Attack(
+        "videos-insert-path-at-root",
+        "insert into public.videos (storage_path) values ('x.mp4')",
+        "error:42501",
+    ),
+    Attack(
+        "videos-insert-path-traversal",
+        "insert into public.videos (storage_path) values (%(a)s::text || '/../' || %(b)s::text || '/x.mp4')",
+        "error:23514",
+    ),
+    Attack(
+        "videos-insert-path-prefix-lookalike",
+        "insert into public.videos (storage_path) values (%(a)s::text || 'x/clip.mp4')",
+        "error:42501",
+    ),
+    Attack(
+        "videos-insert-path-absolute",
+        "insert into public.videos (storage_path) values ('/' || %(a)s::text || '/x.mp4')",
+        "error:42501",
+    ),
+    Attack(
+        "videos-insert-reusing-other-id",
+        "insert into public.videos (id, storage_path) values (%(b_video)s, %(a)s::text || '/x.mp4')",
+        "error:23505",
+    ),
+    Attack(
+        "videos-update-other",
+        "update public.videos set original_filename = 'pwned' where id = %(b_video)s",
+        "nothing",
+    ),
+    Attack(
+        "videos-update-steal-ownership",
+        "update public.videos set uploader_user_id = %(a)s where id = %(b_video)s",
+        "error:42501",
+    ),
+    Attack(
+        "videos-update-give-away-own",
+        "update public.videos set uploader_user_id = %(b)s where id = %(a_video)s",
+        "error:42501",
+    ),
+    Attack(
+        "videos-update-own-path-into-other-folder",
+        "update public.videos set storage_path = %(b)s::text || '/x.mp4' where id = %(a_video)s",
+        "error:42501",
+    ),
     Attack("videos-delete-other", "delete from public.videos where id = %(b_video)s", "nothing"),
     # --- jobs ---------------------------------------------------------------------------
     Attack("jobs-read-other", "select * from public.video_jobs where id = %(b_job)s", "nothing"),
-    Attack("jobs-update-own-status",
-           "update public.video_jobs set status = 'COMPLETED' where id = %(a_job)s", "error:42501"),
-    Attack("jobs-update-other-status",
-           "update public.video_jobs set status = 'CANCELLED' where id = %(b_job)s", "error:42501"),
-    Attack("jobs-update-own-priority",
-           "update public.video_jobs set priority = 1000 where id = %(a_job)s", "error:42501"),
-    Attack("jobs-insert",
-           "insert into public.video_jobs (video_id, owner_id) values (%(a_video)s, %(a)s)",
-           "error:42501"),
+    Attack(
+        "jobs-update-own-status",
+        "update public.video_jobs set status = 'COMPLETED' where id = %(a_job)s",
+        "error:42501",
+    ),
+    Attack(
+        "jobs-update-other-status",
+        "update public.video_jobs set status = 'CANCELLED' where id = %(b_job)s",
+        "error:42501",
+    ),
+    Attack(
+        "jobs-update-own-priority",
+        "update public.video_jobs set priority = 1000 where id = %(a_job)s",
+        "error:42501",
+    ),
+    Attack(
+        "jobs-insert",
+        "insert into public.video_jobs (video_id, owner_id) values (%(a_video)s, %(a)s)",
+        "error:42501",
+    ),
     Attack("jobs-delete-own", "delete from public.video_jobs where id = %(a_job)s", "error:42501"),
-    Attack("jobs-delete-other", "delete from public.video_jobs where id = %(b_job)s", "error:42501"),
+    Attack(
+        "jobs-delete-other", "delete from public.video_jobs where id = %(b_job)s", "error:42501"
+    ),
     # --- metadata -----------------------------------------------------------------------
-    Attack("metadata-read-other",
-           "select * from public.video_metadata where job_id = %(b_job)s", "nothing"),
-    Attack("metadata-insert-own",
-           "insert into public.video_metadata (job_id, owner_id, title) values (%(a_job)s, %(a)s, 'x')",
-           "error:42501"),
-    Attack("metadata-update-own",
-           "update public.video_metadata set title = 'forged' where job_id = %(a_job)s",
-           "error:42501"),
-    Attack("metadata-update-other",
-           "update public.video_metadata set title = 'forged' where job_id = %(b_job)s",
-           "error:42501"),
-    Attack("metadata-delete-other",
-           "delete from public.video_metadata where job_id = %(b_job)s", "error:42501"),
+    Attack(
+        "metadata-read-other",
+        "select * from public.video_metadata where job_id = %(b_job)s",
+        "nothing",
+    ),
+    Attack(
+        "metadata-insert-own",
+        "insert into public.video_metadata (job_id, owner_id, title) values (%(a_job)s, %(a)s, 'x')",
+        "error:42501",
+    ),
+    Attack(
+        "metadata-update-own",
+        "update public.video_metadata set title = 'forged' where job_id = %(a_job)s",
+        "error:42501",
+    ),
+    Attack(
+        "metadata-update-other",
+        "update public.video_metadata set title = 'forged' where job_id = %(b_job)s",
+        "error:42501",
+    ),
+    Attack(
+        "metadata-delete-other",
+        "delete from public.video_metadata where job_id = %(b_job)s",
+        "error:42501",
+    ),
     # --- client RPCs on another user's job ------------------------------------------------
     Attack("rpc-retry-other", "select * from public.retry_video_job(%(b_job)s)", "error:PT404"),
-    Attack("rpc-cancel-other", "select * from public.cancel_video_job(%(b_pending_job)s)",
-           "error:PT404"),
+    Attack(
+        "rpc-cancel-other",
+        "select * from public.cancel_video_job(%(b_pending_job)s)",
+        "error:PT404",
+    ),
     # --- the processor's queue API --------------------------------------------------------
     Attack("queue-claim", "select * from processor.claim_jobs('evil', 10, 60)", "error:42501"),
-    Attack("queue-complete",
-           "select processor.complete_job(%(b_job)s, 'evil', 1, '{\"title\": \"x\"}')",
-           "error:42501"),
-    Attack("queue-fail",
-           "select processor.fail_job(%(b_job)s, 'evil', 1, 'x', 'x', false)", "error:42501"),
-    Attack("queue-heartbeat", "select * from processor.heartbeat(%(b_job)s, 'evil', 1, 60)",
-           "error:42501"),
+    Attack(
+        "queue-complete",
+        "select processor.complete_job(%(b_job)s, 'evil', 1, '{\"title\": \"x\"}')",
+        "error:42501",
+    ),
+    Attack(
+        "queue-fail",
+        "select processor.fail_job(%(b_job)s, 'evil', 1, 'x', 'x', false)",
+        "error:42501",
+    ),
+    Attack(
+        "queue-heartbeat",
+        "select * from processor.heartbeat(%(b_job)s, 'evil', 1, 60)",
+        "error:42501",
+    ),
     Attack("queue-reap", "select * from processor.reap_expired_leases()", "error:42501"),
-    Attack("queue-save-metadata",
-           "select processor.save_metadata(%(a_job)s, 'evil', 1, '{\"title\": \"x\"}')",
-           "error:42501"),
+    Attack(
+        "queue-save-metadata",
+        "select processor.save_metadata(%(a_job)s, 'evil', 1, '{\"title\": \"x\"}')",
+        "error:42501",
+    ),
     # --- storage ------------------------------------------------------------------------
-    Attack("storage-read-other-video",
-           "select * from storage.objects where bucket_id = 'videos' and name = %(b_object)s",
-           "nothing"),
-    Attack("storage-upload-into-other-folder",
-           "insert into storage.objects (bucket_id, name) values ('videos', %(b)s::text || '/evil.mp4')",
-           "error:42501"),
-    Attack("storage-upload-at-bucket-root",
-           "insert into storage.objects (bucket_id, name) values ('videos', 'evil.mp4')",
-           "error:42501"),
-    Attack("storage-overwrite-other-video",
-           "update storage.objects set metadata = '{}' where bucket_id = 'videos' and name = %(b_object)s",
-           "nothing"),
-    Attack("storage-move-other-video-into-own-folder",
-           "update storage.objects set name = %(a)s::text || '/stolen.mp4'"
-           " where bucket_id = 'videos' and name = %(b_object)s", "nothing"),
-    Attack("storage-move-own-video-into-other-folder",
-           "update storage.objects set name = %(b)s::text || '/planted.mp4'"
-           " where bucket_id = 'videos' and name = %(a_object)s", "error:42501"),
-    Attack("storage-delete-other-video",
-           "delete from storage.objects where bucket_id = 'videos' and name = %(b_object)s",
-           "nothing"),
-    Attack("storage-read-other-artifact",
-           "select * from storage.objects where bucket_id = 'video-artifacts' and name = %(b_artifact)s",
-           "nothing"),
-    Attack("storage-write-own-artifact",
-           "insert into storage.objects (bucket_id, name) values ('video-artifacts', %(a)s::text || '/1/x.jpg')",
-           "error:42501"),
-    Attack("storage-overwrite-own-artifact",
-           "update storage.objects set metadata = '{}' where bucket_id = 'video-artifacts'"
-           " and name = %(a_artifact)s", "nothing"),
-    Attack("storage-delete-own-artifact",
-           "delete from storage.objects where bucket_id = 'video-artifacts' and name = %(a_artifact)s",
-           "nothing"),
-    Attack("storage-video-into-artifacts-bucket",
-           "update storage.objects set bucket_id = 'video-artifacts'"
-           " where bucket_id = 'videos' and name = %(a_object)s", "error:42501"),
-    Attack("storage-make-bucket-public",
-           "update storage.buckets set public = true where id = 'videos'", "nothing"),
-    Attack("storage-create-bucket",
-           "insert into storage.buckets (id, name, public) values ('evil', 'evil', true)",
-           "error:42501"),
+    Attack(
+        "storage-read-other-video",
+        "select * from storage.objects where bucket_id = 'videos' and name = %(b_object)s",
+        "nothing",
+    ),
+    Attack(
+        "storage-upload-into-other-folder",
+        "insert into storage.objects (bucket_id, name) values ('videos', %(b)s::text || '/evil.mp4')",
+        "error:42501",
+    ),
+    Attack(
+        "storage-upload-at-bucket-root",
+        "insert into storage.objects (bucket_id, name) values ('videos', 'evil.mp4')",
+        "error:42501",
+    ),
+    Attack(
+        "storage-overwrite-other-video",
+        "update storage.objects set metadata = '{}' where bucket_id = 'videos' and name = %(b_object)s",
+        "nothing",
+    ),
+    Attack(
+        "storage-move-other-video-into-own-folder",
+        "update storage.objects set name = %(a)s::text || '/stolen.mp4'"
+        " where bucket_id = 'videos' and name = %(b_object)s",
+        "nothing",
+    ),
+    Attack(
+        "storage-move-own-video-into-other-folder",
+        "update storage.objects set name = %(b)s::text || '/planted.mp4'"
+        " where bucket_id = 'videos' and name = %(a_object)s",
+        "error:42501",
+    ),
+    Attack(
+        "storage-delete-other-video",
+        "delete from storage.objects where bucket_id = 'videos' and name = %(b_object)s",
+        "nothing",
+    ),
+    Attack(
+        "storage-read-other-artifact",
+        "select * from storage.objects where bucket_id = 'video-artifacts' and name = %(b_artifact)s",
+        "nothing",
+    ),
+    Attack(
+        "storage-write-own-artifact",
+        "insert into storage.objects (bucket_id, name) values ('video-artifacts', %(a)s::text || '/1/x.jpg')",
+        "error:42501",
+    ),
+    Attack(
+        "storage-overwrite-own-artifact",
+        "update storage.objects set metadata = '{}' where bucket_id = 'video-artifacts'"
+        " and name = %(a_artifact)s",
+        "nothing",
+    ),
+    Attack(
+        "storage-delete-own-artifact",
+        "delete from storage.objects where bucket_id = 'video-artifacts' and name = %(a_artifact)s",
+        "nothing",
+    ),
+    Attack(
+        "storage-video-into-artifacts-bucket",
+        "update storage.objects set bucket_id = 'video-artifacts'"
+        " where bucket_id = 'videos' and name = %(a_object)s",
+        "error:42501",
+    ),
+    Attack(
+        "storage-make-bucket-public",
+        "update storage.buckets set public = true where id = 'videos'",
+        "nothing",
+    ),
+    Attack(
+        "storage-create-bucket",
+        "insert into storage.buckets (id, name, public) values ('evil', 'evil', true)",
+        "error:42501",
+    ),
     Attack("auth-read-users", "select * from auth.users", "error:42501"),
     # --- anon: no JWT subject at all -------------------------------------------------------
     Attack("anon-read-videos", "select * from public.videos", "error:42501", as_anon=True),
     Attack("anon-read-jobs", "select * from public.video_jobs", "error:42501", as_anon=True),
-    Attack("anon-read-metadata", "select * from public.video_metadata", "error:42501",
-           as_anon=True),
-    Attack("anon-insert-video",
-           "insert into public.videos (uploader_user_id, storage_path) values (%(b)s::uuid, %(b)s::uuid::text || '/x.mp4')",
-           "error:42501", as_anon=True),
-    Attack("anon-retry", "select * from public.retry_video_job(%(b_job)s)", "error:42501",
-           as_anon=True),
-    Attack("anon-cancel", "select * from public.cancel_video_job(%(b_pending_job)s)",
-           "error:42501", as_anon=True),
-    Attack("anon-claim", "select * from processor.claim_jobs('evil', 1, 60)", "error:42501",
-           as_anon=True),
+    Attack(
+        "anon-read-metadata", "select * from public.video_metadata", "error:42501", as_anon=True
+    ),
+    Attack(
+        "anon-insert-video",
+        "insert into public.videos (uploader_user_id, storage_path) values (%(b)s::uuid, %(b)s::uuid::text || '/x.mp4')",
+        "error:42501",
+        as_anon=True,
+    ),
+    Attack(
+        "anon-retry", "select * from public.retry_video_job(%(b_job)s)", "error:42501", as_anon=True
+    ),
+    Attack(
+        "anon-cancel",
+        "select * from public.cancel_video_job(%(b_pending_job)s)",
+        "error:42501",
+        as_anon=True,
+    ),
+    Attack(
+        "anon-claim",
+        "select * from processor.claim_jobs('evil', 1, 60)",
+        "error:42501",
+        as_anon=True,
+    ),
     Attack("anon-read-objects", "select * from storage.objects", "nothing", as_anon=True),
-    Attack("anon-upload",
-           "insert into storage.objects (bucket_id, name) values ('videos', %(b)s::text || '/x.mp4')",
-           "error:42501", as_anon=True),
+    Attack(
+        "anon-upload",
+        "insert into storage.objects (bucket_id, name) values ('videos', %(b)s::text || '/x.mp4')",
+        "error:42501",
+        as_anon=True,
+    ),
 ]
 
 
@@ -218,8 +337,9 @@ def world(conn: psycopg.Connection) -> World:
     )
 
 
-def attempt(conn: psycopg.Connection, user: uuid.UUID | None, sql: str,
-            params: dict[str, object]) -> tuple[str, int, list[tuple]]:
+def attempt(
+    conn: psycopg.Connection, user: uuid.UUID | None, sql: str, params: dict[str, object]
+) -> tuple[str, int, list[tuple]]:
     """Run one statement as `user`, inside a savepoint; return (sqlstate or 'ok', rowcount, rows)."""
     impersonate(conn, user)
     try:
@@ -254,6 +374,7 @@ def test_attack_matrix_is_large_enough() -> None:
 
 # --- allowed paths ------------------------------------------------------------------------
 
+
 def test_owner_sees_exactly_their_rows(conn: psycopg.Connection, world: World) -> None:
     with request_as(conn, world.a.user_id):
         videos = conn.execute("select id from public.videos").fetchall()
@@ -263,11 +384,15 @@ def test_owner_sees_exactly_their_rows(conn: psycopg.Connection, world: World) -
     assert videos == [(world.a.video_id,)]
     assert jobs == [(world.a.job_id, world.a.user_id)]
     assert metadata == [(world.a.job_id, "secret title")]
-    assert objects == [("video-artifacts", world.a.artifact_object), ("videos", world.a.video_object)]
+    assert objects == [
+        ("video-artifacts", world.a.artifact_object),
+        ("videos", world.a.video_object),
+    ]
 
 
-def test_insert_video_creates_pending_job_owned_by_uploader(conn: psycopg.Connection,
-                                                            world: World) -> None:
+def test_insert_video_creates_pending_job_owned_by_uploader(
+    conn: psycopg.Connection, world: World
+) -> None:
     with request_as(conn, world.a.user_id):
         video_id = conn.execute(
             "insert into public.videos (original_filename, storage_path) values ('new.mp4', %s)"
@@ -313,16 +438,22 @@ def test_owner_delete_cascades_to_job_and_metadata(conn: psycopg.Connection, wor
 def test_owner_storage_paths(conn: psycopg.Connection, world: World) -> None:
     me = world.a.user_id
     with request_as(conn, me):
-        conn.execute("insert into storage.objects (bucket_id, name) values ('videos', %s)",
-                     (f"{me}/up/new.mp4",))
+        conn.execute(
+            "insert into storage.objects (bucket_id, name) values ('videos', %s)",
+            (f"{me}/up/new.mp4",),
+        )
         updated = conn.execute(
             "update storage.objects set metadata = '{\"size\": 1}' where bucket_id = 'videos'"
-            " and name = %s returning name", (f"{me}/up/new.mp4",)).fetchall()
+            " and name = %s returning name",
+            (f"{me}/up/new.mp4",),
+        ).fetchall()
         deleted = conn.execute(
             "delete from storage.objects where bucket_id = 'videos' and name = %s returning name",
-            (world.a.video_object,)).fetchall()
+            (world.a.video_object,),
+        ).fetchall()
         artifacts = conn.execute(
-            "select name from storage.objects where bucket_id = 'video-artifacts'").fetchall()
+            "select name from storage.objects where bucket_id = 'video-artifacts'"
+        ).fetchall()
     assert updated == [(f"{me}/up/new.mp4",)]
     assert deleted == [(world.a.video_object,)]
     assert artifacts == [(world.a.artifact_object,)]

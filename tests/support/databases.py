@@ -35,8 +35,9 @@ class Server:
     def url_for(self, dbname: str) -> str:
         return make_conninfo(self.url, dbname=dbname)
 
-    def janitor(self, dbname: str, *, template: str | None = None,
-                as_template: bool = False) -> DatabaseJanitor:
+    def janitor(
+        self, dbname: str, *, template: str | None = None, as_template: bool = False
+    ) -> DatabaseJanitor:
         p = self.params()
         return DatabaseJanitor(
             user=p["user"],

@@ -27,8 +27,13 @@ def claims_for(user_id: uuid.UUID | None, role: str = "authenticated") -> dict[s
     }
 
 
-def impersonate(conn: psycopg.Connection, user_id: uuid.UUID | None,
-                *, method: str = "POST", path: str = "/rest/v1/") -> None:
+def impersonate(
+    conn: psycopg.Connection,
+    user_id: uuid.UUID | None,
+    *,
+    method: str = "POST",
+    path: str = "/rest/v1/",
+) -> None:
     """Inside the current transaction, become the PostgREST role for `user_id` (None: anon)."""
     claims = claims_for(user_id)
     conn.execute(

@@ -20,8 +20,13 @@ def create_user(conn: psycopg.Connection, email: str | None = None) -> uuid.UUID
     return user_id
 
 
-def insert_video_as(conn: psycopg.Connection, user_id: uuid.UUID, filename: str = "clip.mp4",
-                    *, priority: int | None = None) -> tuple[uuid.UUID, int]:
+def insert_video_as(
+    conn: psycopg.Connection,
+    user_id: uuid.UUID,
+    filename: str = "clip.mp4",
+    *,
+    priority: int | None = None,
+) -> tuple[uuid.UUID, int]:
     """Insert a video the way supabase-js does (as the user); return (video id, job id)."""
     with conn.transaction():
         impersonate(conn, user_id)

@@ -6,8 +6,9 @@ import time
 from collections.abc import Callable
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0, *, what: str,
-               interval: float = 0.01) -> object:
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 10.0, *, what: str, interval: float = 0.01
+) -> object:
     """Poll `predicate` until it returns a truthy value; fail saying `what` never happened."""
     deadline = time.monotonic() + timeout
     while True:

@@ -1,0 +1,199 @@
+-- Schema-wide guarantees, read from the catalog so a new table or function is covered the day
+-- it is added: RLS everywhere in public, no anon access, explicit grants, queue functions out
+-- of the clients' reach, Realtime publication, private buckets.
+begin;
+\ir _helpers.psql
+select plan(25);
+
+-- ==========================================================================================
+-- objects of the contract
+-- ==========================================================================================
+select has_table('public', 'videos', 'table public.videos exists');
+select has_table('public', 'video_jobs', 'table public.video_jobs exists');
+select has_table('public', 'video_metadata', 'table public.video_metadata exists');
+select enum_has_labels(
+  'public', 'processing_status',
+  array['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED', 'CANCELLED'],
+  'processing_status has the contract''s labels, in lifecycle order'
+);
+
+-- ==========================================================================================
+-- row level security
+-- ==========================================================================================
+select tests.rls_enabled('public');
+select tests.rls_enabled('storage', 'objects');
+
+-- A policy that names PUBLIC or anon would open a table to callers without a session.
+select is_empty(
+  $$
+    select c.relname, p.polname
+    from pg_catalog.pg_policy as p
+    join pg_catalog.pg_class as c on c.oid = p.polrelid
+    where c.relnamespace = 'public'::regnamespace
+      and (0::oid = any (p.polroles) or 'anon'::regrole = any (p.polroles))
+  $$,
+  'no policy on a public table applies to PUBLIC or anon'
+);
+
+-- ==========================================================================================
+-- grants
+-- ==========================================================================================
+-- Supabase's default privileges hand every new public table to anon; each migration must
+-- take them back. Column-level grants count as access too.
+select is_empty(
+  $$
+    select c.relname
+    from pg_catalog.pg_class as c
+    where c.relnamespace = 'public'::regnamespace
+      and c.relkind in ('r', 'p', 'v', 'm', 'f')
+      and (
+        pg_catalog.has_table_privilege('anon', c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+        or pg_catalog.has_any_column_privilege('anon', c.oid, 'SELECT, INSERT, UPDATE, REFERENCES')
+      )
+  $$,
+  'anon has no privilege on any table in public'
+);
+
+select table_privs_are(
+  'public', 'videos', 'authenticated', array['SELECT', 'DELETE'],
+  'authenticated may read and delete videos (insert and update are column grants)'
+);
+select column_privs_are(
+  'public', 'videos', 'storage_path', 'authenticated', array['SELECT', 'INSERT'],
+  'authenticated may set storage_path on insert but never update it'
+);
+select column_privs_are(
+  'public', 'videos', 'original_filename', 'authenticated', array['SELECT', 'INSERT', 'UPDATE'],
+  'original_filename is the one column authenticated may update'
+);
+select column_privs_are(
+  'public', 'videos', 'created_at', 'authenticated', array['SELECT'],
+  'authenticated may not choose created_at'
+);
+select table_privs_are(
+  'public', 'video_jobs', 'authenticated', array['SELECT'],
+  'authenticated may only read video_jobs'
+);
+select table_privs_are(
+  'public', 'video_metadata', 'authenticated', array['SELECT'],
+  'authenticated may only read video_metadata'
+);
+select table_privs_are(
+  'public', 'video_jobs', 'vproc_processor', array['SELECT', 'UPDATE'],
+  'vproc_processor may read and update video_jobs, never insert or delete them'
+);
+
+-- ==========================================================================================
+-- functions
+-- ==========================================================================================
+select is_empty(
+  $$
+    select p.oid::regprocedure
+    from pg_catalog.pg_proc as p
+    where p.pronamespace = 'processor'::regnamespace
+      and p.prorettype <> 'pg_catalog.trigger'::regtype
+      and (
+        pg_catalog.has_function_privilege('anon', p.oid, 'EXECUTE')
+        or pg_catalog.has_function_privilege('authenticated', p.oid, 'EXECUTE')
+      )
+  $$,
+  'no queue function in schema processor is executable by anon or authenticated'
+);
+
+-- Known migration bug: 20261127100000 relies on `alter default privileges in schema processor
+-- revoke execute on functions from public`, but a per-schema REVOKE cannot take away the
+-- global default (EXECUTE to PUBLIC), so the tg_* trigger functions, which are never revoked
+-- explicitly, stay executable by PUBLIC. No schema usage and "trigger functions can only be
+-- called as triggers" keep them unreachable today; the fix is a new migration revoking execute
+-- on all functions in schema processor from public. Remove the todo once it lands.
+select todo('processor tg_* trigger functions still carry the EXECUTE-to-PUBLIC default', 1);
+select is_empty(
+  $$
+    select p.oid::regprocedure
+    from pg_catalog.pg_proc as p
+    where p.pronamespace = 'processor'::regnamespace
+      and (
+        pg_catalog.has_function_privilege('anon', p.oid, 'EXECUTE')
+        or pg_catalog.has_function_privilege('authenticated', p.oid, 'EXECUTE')
+      )
+  $$,
+  'no function at all in schema processor is executable by anon or authenticated'
+);
+select ok(
+  not pg_catalog.has_schema_privilege('anon', 'processor', 'USAGE')
+  and not pg_catalog.has_schema_privilege('authenticated', 'processor', 'USAGE'),
+  'anon and authenticated have no usage on schema processor'
+);
+select is_empty(
+  $$
+    select f.name
+    from unnest(array[
+      'processor.claim_jobs(text, integer, integer, integer)',
+      'processor.heartbeat(bigint, text, integer, integer)',
+      'processor.complete_job(bigint, text, integer, jsonb)',
+      'processor.fail_job(bigint, text, integer, text, text, boolean, integer)',
+      'processor.release_job(bigint, text, integer)',
+      'processor.reap_expired_leases()'
+    ]) as f (name)
+    where not pg_catalog.has_function_privilege('vproc_processor', f.name, 'EXECUTE')
+  $$,
+  'vproc_processor may execute the queue functions'
+);
+
+-- Every vproc function pins its search path, so no caller can shadow the names it uses.
+-- Extension members (pgTAP itself may live in public) are not ours.
+select is_empty(
+  $$
+    select p.oid::regprocedure
+    from pg_catalog.pg_proc as p
+    where p.pronamespace in ('public'::regnamespace, 'processor'::regnamespace)
+      and not exists (
+        select 1 from pg_catalog.pg_depend as d
+        where d.classid = 'pg_catalog.pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e'
+      )
+      and not coalesce('search_path=""' = any (p.proconfig), false)
+  $$,
+  'every function in public and processor runs with search_path = '''''
+);
+select ok(
+  (select bool_and(p.prosecdef) from pg_catalog.pg_proc as p
+   where p.oid in ('public.retry_video_job(bigint)'::regprocedure, 'public.cancel_video_job(bigint)'::regprocedure))
+  and not pg_catalog.has_function_privilege('anon', 'public.retry_video_job(bigint)', 'EXECUTE')
+  and not pg_catalog.has_function_privilege('anon', 'public.cancel_video_job(bigint)', 'EXECUTE'),
+  'client RPCs are security definer and not executable by anon'
+);
+
+-- ==========================================================================================
+-- realtime
+-- ==========================================================================================
+select ok(
+  exists (
+    select 1 from pg_catalog.pg_publication_tables
+    where pubname = 'supabase_realtime' and schemaname = 'public' and tablename = 'video_jobs'
+  ),
+  'video_jobs is in publication supabase_realtime'
+);
+select ok(
+  exists (
+    select 1 from pg_catalog.pg_publication_tables
+    where pubname = 'supabase_realtime' and schemaname = 'public' and tablename = 'video_metadata'
+  ),
+  'video_metadata is in publication supabase_realtime'
+);
+
+-- ==========================================================================================
+-- storage buckets
+-- ==========================================================================================
+select results_eq(
+  $$ select id, public from storage.buckets where id in ('videos', 'video-artifacts') order by id $$,
+  $$ values ('video-artifacts'::text, false), ('videos'::text, false) $$,
+  'buckets videos and video-artifacts exist and are private'
+);
+select results_eq(
+  $$ select allowed_mime_types, file_size_limit > 0 from storage.buckets where id = 'videos' $$,
+  $$ values (array['video/*'], true) $$,
+  'bucket videos accepts only video/* up to a size limit'
+);
+
+select * from finish();
+rollback;
