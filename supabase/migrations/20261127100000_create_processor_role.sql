@@ -34,6 +34,3 @@ comment on schema processor is 'vproc internals: queue API, trigger functions, c
 revoke all on schema processor from public;
 grant usage on schema processor to vproc_processor;
 grant usage on schema public to vproc_processor;
-
--- Functions created in `processor` are not executable by PUBLIC unless granted explicitly.
-alter default privileges in schema processor revoke execute on functions from public;

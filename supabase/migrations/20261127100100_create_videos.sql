@@ -86,6 +86,7 @@ grant insert (id, uploader_user_id, original_filename, storage_path, content_typ
 grant update (original_filename) on table public.videos to authenticated;
 grant select on table public.videos to vproc_processor;
 grant all on table public.videos to service_role;
+revoke all on function processor.tg_set_updated_at() from public, anon, authenticated;
 
 -- ==========================================================================================
 -- policies

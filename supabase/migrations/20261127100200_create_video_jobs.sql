@@ -128,6 +128,8 @@ revoke all on table public.video_jobs from public, anon, authenticated;
 grant select on table public.video_jobs to authenticated;
 grant select, update on table public.video_jobs to vproc_processor;
 grant all on table public.video_jobs to service_role;
+revoke all on function processor.tg_video_jobs_notify() from public, anon, authenticated;
+revoke all on function processor.tg_videos_enqueue() from public, anon, authenticated;
 
 -- ==========================================================================================
 -- policies

@@ -24,6 +24,8 @@ create policy "users can upload videos into their own folder"
   with check (
     bucket_id = 'videos'
     and (storage.foldername(name))[1] = (select auth.uid())::text
+    -- Same rule as videos.storage_path: no '.' or '..' segments.
+    and name !~ '(^|/)\.{1,2}(/|$)'
   );
 
 create policy "users can read videos in their own folder"
@@ -47,6 +49,8 @@ create policy "users can replace videos in their own folder"
   with check (
     bucket_id = 'videos'
     and (storage.foldername(name))[1] = (select auth.uid())::text
+    -- Same rule as videos.storage_path: no '.' or '..' segments.
+    and name !~ '(^|/)\.{1,2}(/|$)'
   );
 
 create policy "users can delete videos in their own folder"

@@ -204,6 +204,12 @@ ATTACKS = [
         "error:42501",
     ),
     Attack(
+        "storage-upload-traversal-from-own-folder",
+        "insert into storage.objects (bucket_id, name)"
+        " values ('videos', %(a)s::text || '/../' || %(b)s::text || '/evil.mp4')",
+        "error:42501",
+    ),
+    Attack(
         "storage-overwrite-other-video",
         "update storage.objects set metadata = '{}' where bucket_id = 'videos' and name = %(b_object)s",
         "nothing",
