@@ -1,7 +1,16 @@
 """The error taxonomy: every failure vproc reports carries a stable, snake_case `error_code`.
 
-Frontends branch on `error_code`, so renaming one is a contract change. The class docstring is
-the default message.
+Frontends branch on `error_code`, so renaming one is a contract change. A class's docstring is
+its default message. `retryable` decides between a retry with backoff and FAILED at once.
+
+    VprocError ("internal", retried)
+    ├─ PermanentError → FAILED now
+    │    InvalidMediaError, UnsupportedMediaError, SourceMissingError, ConfigurationError, …
+    ├─ TransientError → retried with backoff until max_attempts
+    │    StorageUnavailableError, ProviderRateLimitedError, DatabaseUnavailableError, …
+    ├─ LeaseLostError: the claim is gone; stop quietly, write nothing
+    ├─ JobCancelledError: the owner cancelled; → CANCELLED
+    └─ ShutdownRequestedError: the worker is stopping; → back to PENDING, attempt given back
 """
 
 from __future__ import annotations
@@ -15,37 +24,146 @@ class VprocError(Exception):
     error_code: ClassVar[str] = "internal"
     retryable: ClassVar[bool] = True
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, retry_after_seconds: int | None = None):
         super().__init__(message or (self.__doc__ or self.error_code).strip())
+        self.retry_after_seconds = retry_after_seconds
 
     @property
     def message(self) -> str:
         """One human-readable line."""
-        return str(self.args[0]).splitlines()[0] if self.args else self.error_code
+        text = str(self.args[0]).strip() if self.args else ""
+        return text.splitlines()[0] if text else self.error_code
 
 
-class ConfigurationError(VprocError):
+# --- permanent: the job fails at once --------------------------------------------------------
+
+
+class PermanentError(VprocError):
+    """The job cannot succeed as it stands."""
+
+    error_code = "permanent_error"
+    retryable = False
+
+
+class InvalidMediaError(PermanentError):
+    """The file is not a readable video."""
+
+    error_code = "invalid_media"
+
+
+class UnsupportedMediaError(PermanentError):
+    """The file's format or codec is not supported."""
+
+    error_code = "unsupported_media"
+
+
+class SourceMissingError(PermanentError):
+    """The uploaded file is missing from storage."""
+
+    error_code = "source_missing"
+
+
+class MediaTooLargeError(PermanentError):
+    """The video exceeds the configured size or duration limit."""
+
+    error_code = "media_too_large"
+
+
+class ConfigurationError(PermanentError):
     """vproc is not configured correctly."""
 
     error_code = "bad_config"
-    retryable = False
 
 
-class DatabaseError(VprocError):
+class AIBlockedError(PermanentError):
+    """The AI provider refused the content."""
+
+    error_code = "ai_blocked"
+
+
+class DatabaseError(PermanentError):
     """The database refused an operation."""
 
     error_code = "database_error"
-    retryable = False
-
-
-class DatabaseUnavailableError(VprocError):
-    """The database cannot be reached."""
-
-    error_code = "database_unavailable"
-    retryable = True
 
 
 class MigrationError(DatabaseError):
     """A migration failed to apply."""
 
     error_code = "migration_failed"
+
+
+class NotFoundError(PermanentError):
+    """No such object."""
+
+    error_code = "not_found"
+
+
+class InvalidStateError(PermanentError):
+    """The object is not in a state that allows this."""
+
+    error_code = "invalid_state"
+
+
+# --- transient: retried with backoff ---------------------------------------------------------
+
+
+class TransientError(VprocError):
+    """A temporary failure; the job is retried."""
+
+    error_code = "transient_error"
+    retryable = True
+
+
+class DatabaseUnavailableError(TransientError):
+    """The database cannot be reached."""
+
+    error_code = "database_unavailable"
+
+
+class StorageUnavailableError(TransientError):
+    """The storage service is unavailable."""
+
+    error_code = "storage_unavailable"
+
+
+class ProviderRateLimitedError(TransientError):
+    """The AI provider is rate limiting requests."""
+
+    error_code = "ai_rate_limited"
+
+
+class ProviderUnavailableError(TransientError):
+    """The AI provider is unavailable."""
+
+    error_code = "ai_unavailable"
+
+
+class AINoResponseError(TransientError):
+    """The AI provider returned no usable response."""
+
+    error_code = "ai_no_response"
+
+
+# --- control flow ----------------------------------------------------------------------------
+
+
+class LeaseLostError(VprocError):
+    """The worker no longer holds this job's lease."""
+
+    error_code = "lease_lost"
+    retryable = False
+
+
+class JobCancelledError(VprocError):
+    """Cancelled at the owner's request."""
+
+    error_code = "cancelled"
+    retryable = False
+
+
+class ShutdownRequestedError(VprocError):
+    """The worker is shutting down."""
+
+    error_code = "shutdown"
+    retryable = True
