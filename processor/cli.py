@@ -1,33 +1,49 @@
 """The `vproc` command line: the composition root that turns Settings into running parts.
 
-Exit codes: 0 ok, 1 failure, 2 usage. With `--json`, stdout carries only the JSON document.
+Exit codes: 0 ok, 1 failure, 2 usage. With `--json`, stdout carries only JSON.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
+import uuid
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from processor.commands.output import err, out, print_json
 from processor.config import Settings
 from processor.errors import VprocError
+from processor.logs import configure_logging
+from processor.services import Services
 
 app = typer.Typer(
     name="vproc",
     help="Supabase-centric video processor: transcripts, subtitles, metadata and thumbnails.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class Status(StrEnum):
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
 
 DatabaseUrlOption = Annotated[
     str | None,
@@ -37,23 +53,37 @@ DatabaseUrlOption = Annotated[
         show_default=False,
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 
 
-def configure_logging(level: int = logging.WARNING) -> None:
-    """Configure logging once, for every command."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def _services(ctx: typer.Context, database_url: str | None = None) -> Services:
+    state: dict = ctx.ensure_object(dict)
+    services = Services(settings=Settings(), database_url_override=database_url)
+    ctx.call_on_close(services.close)
+    state["services"] = services
+    return services
 
 
 @app.callback()
 def _root(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log only errors.")] = False,
+    log_format: Annotated[
+        LogFormat, typer.Option("--log-format", help="Log lines as text or JSON.")
+    ] = LogFormat.text,
 ) -> None:
-    configure_logging(logging.INFO if verbose else logging.WARNING)
+    level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.WARNING
+    ctx.ensure_object(dict)["log_level"] = level
+    configure_logging(level, log_format.value)  # type: ignore[arg-type]
+
+
+# --- db ---------------------------------------------------------------------------------------
 
 
 @db_app.command("migrate")
 def db_migrate(
+    ctx: typer.Context,
     database_url: DatabaseUrlOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List pending migrations; change nothing.")
@@ -61,23 +91,22 @@ def db_migrate(
     as_json: JsonOption = False,
 ) -> None:
     """Apply pending migrations (installing the local Supabase stand-in on plain Postgres)."""
-    from processor.db.connection import resolve_database_url
     from processor.db.migrations import migrate
 
-    settings = Settings()
-    url = resolve_database_url(settings, database_url)
-    report = migrate(url, dry_run=dry_run)
+    services = _services(ctx, database_url)
+    report = migrate(services.database_url, dry_run=dry_run)
     if as_json:
-        doc = {
-            "dry_run": report.dry_run,
-            "standin_installed": report.shim_installed,
-            "standin_needed": report.shim_needed,
-            "applied": [m.path.name for m in report.applied],
-            "pending": [m.path.name for m in report.pending],
-            "already_applied": report.already_applied,
-            "unknown_applied": report.unknown_applied,
-        }
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        print_json(
+            {
+                "dry_run": report.dry_run,
+                "standin_installed": report.shim_installed,
+                "standin_needed": report.shim_needed,
+                "applied": [m.path.name for m in report.applied],
+                "pending": [m.path.name for m in report.pending],
+                "already_applied": report.already_applied,
+                "unknown_applied": report.unknown_applied,
+            }
+        )
         return
     if report.shim_needed:
         verb = "would install" if dry_run else "installed"
@@ -98,6 +127,178 @@ def db_migrate(
         out.print(f"{len(report.pending)} pending migration(s); nothing changed (--dry-run)")
     else:
         out.print(f"[green]applied {len(report.applied)} migration(s)[/]")
+
+
+# --- worker -----------------------------------------------------------------------------------
+
+
+@app.command("run")
+def run(
+    ctx: typer.Context,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            min=1,
+            max=64,
+            help="Jobs in flight (default: WORKER_CONCURRENCY).",
+        ),
+    ] = None,
+    until_empty: Annotated[
+        bool, typer.Option("--until-empty", help="Exit once no job is due and none is running.")
+    ] = False,
+    worker_id: Annotated[
+        str | None,
+        typer.Option(
+            "--worker-id", help="Name in locked_by; unique per process (default: host-pid-random)."
+        ),
+    ] = None,
+    shutdown_timeout: Annotated[
+        float,
+        typer.Option(
+            "--shutdown-timeout", min=0, help="Seconds running jobs get to finish on SIGTERM."
+        ),
+    ] = 30.0,
+    poll_interval: Annotated[
+        float,
+        typer.Option(
+            "--poll-interval", min=0.05, help="Seconds between polls when no NOTIFY arrives."
+        ),
+    ] = 5.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option("--metrics-port", help="Serve /metrics and /healthz on 127.0.0.1:PORT."),
+    ] = None,
+    listen: Annotated[
+        bool, typer.Option("--listen/--no-listen", help="Wake on NOTIFY (off: poll only).")
+    ] = True,
+    pipeline: Annotated[
+        str,
+        typer.Option(
+            "--pipeline", help="module:attr of the Pipeline (or a factory taking Settings)."
+        ),
+    ] = "processor.pipeline:make_pipeline",
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Run the worker: claim jobs and process them until stopped."""
+    from processor.commands.run import run_worker
+
+    state = ctx.ensure_object(dict)
+    if state.get("log_level", logging.WARNING) > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)  # a daemon logs its lifecycle by default
+    run_worker(
+        _services(ctx, database_url),
+        concurrency=concurrency,
+        until_empty=until_empty,
+        worker_id=worker_id,
+        shutdown_timeout=shutdown_timeout,
+        poll_interval=poll_interval,
+        metrics_port=metrics_port,
+        pipeline_spec=pipeline,
+        listen=listen,
+    )
+
+
+@app.command("submit")
+def submit(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Video file to upload.", show_default=False)],
+    user: Annotated[uuid.UUID, typer.Option("--user", help="Uploader's auth.users id.")],
+    database_url: DatabaseUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Upload FILE to the videos store and insert its row as --user (RLS applies)."""
+    from processor.commands.submit import submit_file
+
+    result = submit_file(_services(ctx, database_url), file, user_id=user)
+    if as_json:
+        print_json(result)
+    else:
+        out.print(
+            f"job {result.job_id} queued for {file.name} "
+            f"({result.size_bytes:,} bytes → {result.storage_path})"
+        )
+
+
+@app.command("jobs")
+def jobs(
+    ctx: typer.Context,
+    status: Annotated[
+        Status | None, typer.Option("--status", help="Only jobs in this state.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
+    database_url: DatabaseUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List jobs, newest first."""
+    from processor.commands.jobs import list_jobs
+
+    list_jobs(
+        _services(ctx, database_url),
+        status=status.value if status else None,
+        limit=limit,
+        as_json=as_json,
+    )
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    job: Annotated[int, typer.Argument(help="Job id.", show_default=False)],
+    database_url: DatabaseUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one job: status, stages with timings, error, metadata."""
+    from processor.commands.jobs import show_job
+
+    show_job(_services(ctx, database_url), job, as_json=as_json)
+
+
+@app.command("retry")
+def retry(
+    ctx: typer.Context,
+    job: Annotated[int, typer.Argument(help="Job id.", show_default=False)],
+    database_url: DatabaseUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Put a FAILED or CANCELLED job back in the queue (as its owner would)."""
+    from processor.commands.jobs import act_on_job
+
+    act_on_job(_services(ctx, database_url), job, action="retry", as_json=as_json)
+
+
+@app.command("cancel")
+def cancel(
+    ctx: typer.Context,
+    job: Annotated[int, typer.Argument(help="Job id.", show_default=False)],
+    database_url: DatabaseUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel a PENDING job, or ask the worker to stop a PROCESSING one."""
+    from processor.commands.jobs import act_on_job
+
+    act_on_job(_services(ctx, database_url), job, action="cancel", as_json=as_json)
+
+
+@app.command("watch")
+def watch(
+    ctx: typer.Context,
+    job: Annotated[int | None, typer.Argument(help="Job id (default: all recent jobs).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Jobs shown.")] = 20,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Stop after this many seconds.")
+    ] = None,
+    database_url: DatabaseUrlOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per change.")] = False,
+) -> None:
+    """Live status and progress, updated on every change (NOTIFY)."""
+    from processor.commands.watch import watch_jobs
+
+    code = watch_jobs(
+        _services(ctx, database_url), job, limit=limit, as_json=as_json, timeout=timeout
+    )
+    raise typer.Exit(code)
 
 
 def main() -> None:

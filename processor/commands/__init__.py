@@ -1,0 +1,1 @@
+"""Implementations of the `vproc` subcommands; processor.cli registers them."""

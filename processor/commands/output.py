@@ -1,0 +1,65 @@
+"""Shared CLI output: the consoles, JSON documents and small formatting rules."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+STATUS_STYLE = {
+    "PENDING": "yellow",
+    "PROCESSING": "cyan",
+    "COMPLETED": "green",
+    "FAILED": "red",
+    "CANCELLED": "magenta",
+}
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, datetimes and UUIDs as plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: to_jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def print_json(doc: Any) -> None:
+    """Write one JSON document to stdout (nothing else goes to stdout with --json)."""
+    sys.stdout.write(json.dumps(to_jsonable(doc), indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def status_text(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def progress_bar(progress: float, width: int = 20) -> str:
+    filled = round(max(0.0, min(1.0, progress)) * width)
+    return "█" * filled + "░" * (width - filled) + f" {progress * 100:5.1f}%"
+
+
+def ago(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "-"
+    seconds = max(0, int((now - moment).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s ago"
+    if seconds < 3600:
+        return f"{seconds // 60}m ago"
+    if seconds < 86400:
+        return f"{seconds // 3600}h ago"
+    return f"{seconds // 86400}d ago"

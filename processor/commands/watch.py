@@ -1,0 +1,156 @@
+"""`vproc watch [JOB]`: a live view of jobs, redrawn on NOTIFY vproc_job_changes.
+
+Notifications only trigger a re-read (the payload is not trusted); a redraw also happens every
+couple of seconds so nothing is missed while the listener reconnects. Watching one job ends
+when it reaches COMPLETED, FAILED or CANCELLED (exit 1 unless COMPLETED).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+
+from processor.commands.output import ago, out, progress_bar, status_text, to_jsonable
+from processor.db import queries
+from processor.db.listener import Listener, listen_unsupported_reason
+from processor.errors import NotFoundError
+from processor.services import Services
+
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
+CHANNEL = "vproc_job_changes"
+
+
+def _table(jobs: list[queries.JobSummary]) -> Table:
+    now = datetime.now(UTC)
+    table = Table(
+        "job",
+        "status",
+        "stage",
+        "progress",
+        "attempts",
+        "file",
+        "updated",
+        "error",
+        title=f"vproc jobs — {now:%H:%M:%S}",
+    )
+    for j in jobs:
+        table.add_row(
+            str(j.id),
+            status_text(j.status),
+            j.current_stage or "-",
+            progress_bar(j.progress, 16),
+            f"{j.attempts}/{j.max_attempts}",
+            j.original_filename or "-",
+            ago(j.updated_at, now),
+            f"{j.error_code}: {j.error_message}" if j.error_code else "",
+        )
+    return table
+
+
+def watch_jobs(
+    services: Services,
+    job_id: int | None,
+    *,
+    limit: int,
+    as_json: bool,
+    timeout: float | None = None,
+    refresh_seconds: float = 2.0,
+) -> int:
+    """Watch until interrupted (or until the one watched job ends); return the exit code."""
+    db = services.database(application_name="vproc-watch")
+    stop = threading.Event()
+    wake = threading.Event()
+    listener_thread: threading.Thread | None = None
+    if listen_unsupported_reason(services.database_url) is None:
+        listener = Listener(
+            services.database_url, wake.set, stop, application_name="vproc-watch", channel=CHANNEL
+        )
+        listener_thread = threading.Thread(
+            target=listener.run, name="vproc-watch-listener", daemon=True
+        )
+        listener_thread.start()
+    deadline = None if timeout is None else time.monotonic() + timeout
+
+    def snapshot() -> list[queries.JobSummary]:
+        with db.connection() as conn:
+            if job_id is None:
+                return queries.list_jobs(conn, status=None, limit=limit)
+            job = queries.get_job(conn, job_id=job_id)
+            if job is None:
+                raise NotFoundError(f"job {job_id} not found")
+            return [_summary(job)]
+
+    last_seen: dict[int, tuple] = {}
+    live: Live | None = None
+    if not as_json and out.is_terminal:
+        live = Live(console=out, refresh_per_second=4, transient=False)
+        live.start()
+    try:
+        while True:
+            jobs = snapshot()
+            if as_json:
+                for j in jobs:
+                    state = (j.status, j.current_stage, round(j.progress, 3), j.error_code)
+                    if last_seen.get(j.id) != state:
+                        last_seen[j.id] = state
+                        print_json_line(j)
+            elif live is not None:
+                live.update(Group(_table(jobs)))
+            else:
+                for j in jobs:
+                    state = (j.status, j.current_stage, round(j.progress, 2))
+                    if last_seen.get(j.id) != state:
+                        last_seen[j.id] = state
+                        out.print(
+                            f"job {j.id} {status_text(j.status)} {j.current_stage or '-'} "
+                            f"{j.progress * 100:.0f}%"
+                            + (f" {j.error_code}: {j.error_message}" if j.error_code else "")
+                        )
+            if job_id is not None and jobs and jobs[0].status in TERMINAL:
+                return 0 if jobs[0].status == "COMPLETED" else 1
+            if deadline is not None and time.monotonic() >= deadline:
+                return 0
+            wake.wait(refresh_seconds)
+            wake.clear()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop.set()
+        if live is not None:
+            live.stop()
+        if listener_thread is not None:
+            listener_thread.join(2)
+
+
+def _summary(job: queries.JobDetail) -> queries.JobSummary:
+    return queries.JobSummary(
+        id=job.id,
+        video_id=job.video_id,
+        owner_id=job.owner_id,
+        status=job.status,
+        priority=job.priority,
+        attempts=job.attempts,
+        max_attempts=job.max_attempts,
+        current_stage=job.current_stage,
+        progress=job.progress,
+        error_code=job.error_code,
+        error_message=job.error_message,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        updated_at=job.updated_at,
+        original_filename=job.original_filename,
+    )
+
+
+def print_json_line(job: queries.JobSummary) -> None:
+    """One JSON object per line (NDJSON) for each change."""
+    sys.stdout.write(json.dumps(to_jsonable(job), ensure_ascii=False) + "\n")
+    sys.stdout.flush()

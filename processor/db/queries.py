@@ -1,0 +1,364 @@
+"""Typed access to the named queries in queries.sql: one function per query.
+
+Each function takes an open connection and returns frozen dataclasses or scalars. Query text
+is parsed once, at import, from queries.sql; no SQL lives in Python modules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row, scalar_row
+from psycopg.types.json import Jsonb
+
+_BLOCK = re.compile(
+    r"^-- name: (?P<name>\w+)\n-- purpose: (?P<purpose>[^\n]+)\n(?P<sql>.*?)(?=^-- name:|\Z)",
+    re.S | re.M,
+)
+
+
+def load_queries(text: str) -> dict[str, str]:
+    """Parse `-- name:` blocks into {name: statement}; every block needs a purpose line."""
+    queries = {m["name"]: m["sql"].strip().rstrip(";") for m in _BLOCK.finditer(text)}
+    declared = re.findall(r"^-- name: (\w+)", text, re.M)
+    if sorted(declared) != sorted(queries):
+        raise ValueError("every `-- name:` block needs a `-- purpose:` line right after it")
+    return queries
+
+
+QUERIES = load_queries((resources.files("processor.db") / "queries.sql").read_text("utf-8"))
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    video_id: uuid.UUID
+    owner_id: uuid.UUID
+    status: str
+    priority: int
+    attempts: int
+    max_attempts: int
+    cancel_requested: bool
+    processing_stages: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class VideoRow:
+    id: uuid.UUID
+    uploader_user_id: uuid.UUID
+    storage_path: str
+    original_filename: str | None
+    content_type: str | None
+    size_bytes: int | None
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    id: int
+    video_id: uuid.UUID
+    owner_id: uuid.UUID
+    status: str
+    priority: int
+    attempts: int
+    max_attempts: int
+    current_stage: str | None
+    progress: float
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    original_filename: str | None
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    id: int
+    video_id: uuid.UUID
+    owner_id: uuid.UUID
+    status: str
+    priority: int
+    attempts: int
+    max_attempts: int
+    run_after: datetime
+    locked_by: str | None
+    locked_until: datetime | None
+    heartbeat_at: datetime | None
+    cancel_requested: bool
+    current_stage: str | None
+    progress: float
+    processing_stages: dict[str, Any]
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    original_filename: str | None
+    storage_path: str
+    content_type: str | None
+    size_bytes: int | None
+
+
+@dataclass(frozen=True)
+class MetadataRow:
+    title: str | None
+    description: str | None
+    tags: list[str]
+    transcript_text: str | None
+    transcript_file_url: str | None
+    subtitle_files_urls: dict[str, str]
+    thumbnail_file_url: str | None
+    extracted_video_duration_seconds: float | None
+    extracted_video_resolution: str | None
+    extracted_video_format: str | None
+    show_notes_text: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Reaped:
+    job_id: int
+    status: str
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    status: str
+    jobs: int
+
+
+@dataclass(frozen=True)
+class RpcJob:
+    id: int
+    status: str
+    cancel_requested: bool = False
+
+
+def _scalar(conn: psycopg.Connection, name: str, params: Mapping[str, Any]) -> Any:
+    cur = conn.cursor(row_factory=scalar_row)
+    return cur.execute(QUERIES[name], params).fetchone()
+
+
+def _rows(conn: psycopg.Connection, name: str, cls: type, params: Mapping[str, Any]) -> list:
+    cur = conn.cursor(row_factory=class_row(cls))
+    return cur.execute(QUERIES[name], params).fetchall()
+
+
+def _fence(job_id: int, worker_id: str, attempts: int) -> dict[str, Any]:
+    return {"job_id": job_id, "worker_id": worker_id, "attempts": attempts}
+
+
+# --- queue ------------------------------------------------------------------------------------
+
+
+def claim_jobs(
+    conn: psycopg.Connection,
+    *,
+    worker_id: str,
+    batch_size: int,
+    lease_seconds: int,
+    max_attempts: int | None,
+) -> list[ClaimedJob]:
+    return _rows(
+        conn,
+        "claim_jobs",
+        ClaimedJob,
+        {
+            "worker_id": worker_id,
+            "batch_size": batch_size,
+            "lease_seconds": lease_seconds,
+            "max_attempts": max_attempts,
+        },
+    )
+
+
+def heartbeat(
+    conn: psycopg.Connection, *, job_id: int, worker_id: str, attempts: int, lease_seconds: int
+) -> bool | None:
+    """cancel_requested, or None when the claim is lost."""
+    return _scalar(
+        conn, "heartbeat", {**_fence(job_id, worker_id, attempts), "lease_seconds": lease_seconds}
+    )
+
+
+def record_progress(
+    conn: psycopg.Connection,
+    *,
+    job_id: int,
+    worker_id: str,
+    attempts: int,
+    current_stage: str | None,
+    progress: float,
+    stages: Mapping[str, Any],
+) -> bool:
+    return bool(
+        _scalar(
+            conn,
+            "record_progress",
+            {
+                **_fence(job_id, worker_id, attempts),
+                "current_stage": current_stage,
+                "progress": progress,
+                "stages": Jsonb(dict(stages)),
+            },
+        )
+    )
+
+
+def save_metadata(
+    conn: psycopg.Connection,
+    *,
+    job_id: int,
+    worker_id: str,
+    attempts: int,
+    metadata: Mapping[str, Any],
+) -> bool:
+    return bool(
+        _scalar(
+            conn,
+            "save_metadata",
+            {**_fence(job_id, worker_id, attempts), "metadata": Jsonb(dict(metadata))},
+        )
+    )
+
+
+def complete_job(
+    conn: psycopg.Connection,
+    *,
+    job_id: int,
+    worker_id: str,
+    attempts: int,
+    metadata: Mapping[str, Any] | None,
+) -> bool:
+    return bool(
+        _scalar(
+            conn,
+            "complete_job",
+            {
+                **_fence(job_id, worker_id, attempts),
+                "metadata": None if metadata is None else Jsonb(dict(metadata)),
+            },
+        )
+    )
+
+
+def fail_job(
+    conn: psycopg.Connection,
+    *,
+    job_id: int,
+    worker_id: str,
+    attempts: int,
+    error_code: str,
+    error_message: str,
+    retryable: bool,
+    retry_after_seconds: int | None = None,
+) -> str | None:
+    """The new status (PENDING or FAILED), or None when the claim is lost."""
+    return _scalar(
+        conn,
+        "fail_job",
+        {
+            **_fence(job_id, worker_id, attempts),
+            "error_code": error_code,
+            "error_message": error_message,
+            "retryable": retryable,
+            "retry_after_seconds": retry_after_seconds,
+        },
+    )
+
+
+def release_job(conn: psycopg.Connection, *, job_id: int, worker_id: str, attempts: int) -> bool:
+    return bool(_scalar(conn, "release_job", _fence(job_id, worker_id, attempts)))
+
+
+def cancel_job(conn: psycopg.Connection, *, job_id: int, worker_id: str, attempts: int) -> bool:
+    return bool(_scalar(conn, "cancel_job", _fence(job_id, worker_id, attempts)))
+
+
+def reap_expired_leases(conn: psycopg.Connection) -> list[Reaped]:
+    return _rows(conn, "reap_expired_leases", Reaped, {})
+
+
+def get_video(conn: psycopg.Connection, *, video_id: uuid.UUID) -> VideoRow | None:
+    rows = _rows(conn, "get_video", VideoRow, {"video_id": video_id})
+    return rows[0] if rows else None
+
+
+def queue_depth(conn: psycopg.Connection) -> dict[str, int]:
+    return {r.status: r.jobs for r in _rows(conn, "queue_depth", StatusCount, {})}
+
+
+# --- CLI --------------------------------------------------------------------------------------
+
+
+def list_jobs(conn: psycopg.Connection, *, status: str | None, limit: int) -> list[JobSummary]:
+    return _rows(conn, "list_jobs", JobSummary, {"status": status, "limit": limit})
+
+
+def get_job(conn: psycopg.Connection, *, job_id: int) -> JobDetail | None:
+    rows = _rows(conn, "get_job", JobDetail, {"job_id": job_id})
+    return rows[0] if rows else None
+
+
+def get_metadata(conn: psycopg.Connection, *, job_id: int) -> MetadataRow | None:
+    rows = _rows(conn, "get_metadata", MetadataRow, {"job_id": job_id})
+    return rows[0] if rows else None
+
+
+def job_owner(conn: psycopg.Connection, *, job_id: int) -> uuid.UUID | None:
+    return _scalar(conn, "job_owner", {"job_id": job_id})
+
+
+def user_exists(conn: psycopg.Connection, *, user_id: uuid.UUID) -> bool:
+    return bool(_scalar(conn, "user_exists", {"user_id": user_id}))
+
+
+def act_as_user(conn: psycopg.Connection, *, user_id: uuid.UUID) -> None:
+    """Inside the current transaction, become `user_id` as PostgREST would (role + JWT claims)."""
+    claims = {"sub": str(user_id), "role": "authenticated", "aud": "authenticated"}
+    conn.execute(QUERIES["act_as_user"], {"claims": json.dumps(claims)})
+
+
+def insert_video(
+    conn: psycopg.Connection,
+    *,
+    video_id: uuid.UUID,
+    original_filename: str | None,
+    storage_path: str,
+    content_type: str | None,
+    size_bytes: int | None,
+) -> uuid.UUID:
+    return _scalar(
+        conn,
+        "insert_video",
+        {
+            "video_id": video_id,
+            "original_filename": original_filename,
+            "storage_path": storage_path,
+            "content_type": content_type,
+            "size_bytes": size_bytes,
+        },
+    )
+
+
+def job_for_video(conn: psycopg.Connection, *, video_id: uuid.UUID) -> int | None:
+    return _scalar(conn, "job_for_video", {"video_id": video_id})
+
+
+def retry_video_job(conn: psycopg.Connection, *, job_id: int) -> RpcJob:
+    return _rows(conn, "retry_video_job", RpcJob, {"job_id": job_id})[0]
+
+
+def cancel_video_job(conn: psycopg.Connection, *, job_id: int) -> RpcJob:
+    return _rows(conn, "cancel_video_job", RpcJob, {"job_id": job_id})[0]

@@ -1,0 +1,120 @@
+-- Named queries the daemon and the CLI run. Each block: `-- name:`, a one-line `-- purpose:`,
+-- then one statement with psycopg named parameters. Queue calls are one line: the logic lives
+-- in the processor.* functions (supabase/migrations/20261127100400_queue_functions.sql).
+
+-- name: claim_jobs
+-- purpose: Claim up to batch_size due or abandoned jobs for this worker.
+select id, video_id, owner_id, status::text as status, priority, attempts, max_attempts,
+  cancel_requested, processing_stages
+from processor.claim_jobs(%(worker_id)s::text, %(batch_size)s::integer, %(lease_seconds)s::integer, %(max_attempts)s::integer);
+
+-- name: heartbeat
+-- purpose: Extend a claimed job's lease; no row when the claim is lost.
+select cancel_requested
+from processor.heartbeat(%(job_id)s::bigint, %(worker_id)s::text, %(attempts)s::integer, %(lease_seconds)s::integer);
+
+-- name: record_progress
+-- purpose: Write stage, progress and changed stage entries of a claimed job.
+select processor.record_progress(
+  %(job_id)s::bigint, %(worker_id)s::text, %(attempts)s::integer, %(current_stage)s::text, %(progress)s::real, %(stages)s::jsonb
+);
+
+-- name: save_metadata
+-- purpose: Upsert some video_metadata fields of a claimed job.
+select processor.save_metadata(%(job_id)s::bigint, %(worker_id)s::text, %(attempts)s::integer, %(metadata)s::jsonb);
+
+-- name: complete_job
+-- purpose: Mark a claimed job COMPLETED with its metadata.
+select processor.complete_job(%(job_id)s::bigint, %(worker_id)s::text, %(attempts)s::integer, %(metadata)s::jsonb);
+
+-- name: fail_job
+-- purpose: Record a failed attempt; returns the new status, null when the claim is lost.
+select processor.fail_job(
+  %(job_id)s::bigint, %(worker_id)s::text, %(attempts)s::integer, %(error_code)s::text, %(error_message)s::text, %(retryable)s::boolean,
+  %(retry_after_seconds)s::integer
+)::text;
+
+-- name: release_job
+-- purpose: Hand a claimed job back to the queue without spending an attempt.
+select processor.release_job(%(job_id)s::bigint, %(worker_id)s::text, %(attempts)s::integer);
+
+-- name: cancel_job
+-- purpose: Mark a claimed job CANCELLED after its worker stopped it.
+select processor.cancel_job(%(job_id)s::bigint, %(worker_id)s::text, %(attempts)s::integer);
+
+-- name: reap_expired_leases
+-- purpose: Settle expired leases that will not be claimed again.
+select job_id, status::text as status from processor.reap_expired_leases();
+
+-- name: get_video
+-- purpose: The video a job processes.
+select id, uploader_user_id, storage_path, original_filename, content_type, size_bytes
+from public.videos
+where id = %(video_id)s;
+
+-- name: queue_depth
+-- purpose: Number of jobs per status, for metrics and `vproc doctor`.
+select status::text as status, count(*) as jobs
+from public.video_jobs
+group by status;
+
+-- name: list_jobs
+-- purpose: Newest jobs first, optionally of one status, with their video's file name.
+select j.id, j.video_id, j.owner_id, j.status::text as status, j.priority, j.attempts,
+  j.max_attempts, j.current_stage, j.progress, j.error_code, j.error_message,
+  j.created_at, j.started_at, j.finished_at, j.updated_at, v.original_filename
+from public.video_jobs as j
+join public.videos as v on v.id = j.video_id
+where %(status)s::text is null or j.status::text = %(status)s::text
+order by j.id desc
+limit %(limit)s;
+
+-- name: get_job
+-- purpose: One job with everything about it, for `vproc show` and `vproc watch`.
+select j.id, j.video_id, j.owner_id, j.status::text as status, j.priority, j.attempts,
+  j.max_attempts, j.run_after, j.locked_by, j.locked_until, j.heartbeat_at, j.cancel_requested,
+  j.current_stage, j.progress, j.processing_stages, j.error_code, j.error_message,
+  j.created_at, j.started_at, j.finished_at, j.updated_at,
+  v.original_filename, v.storage_path, v.content_type, v.size_bytes
+from public.video_jobs as j
+join public.videos as v on v.id = j.video_id
+where j.id = %(job_id)s::bigint;
+
+-- name: get_metadata
+-- purpose: A job's video_metadata row.
+select title, description, tags, transcript_text, transcript_file_url, subtitle_files_urls,
+  thumbnail_file_url, extracted_video_duration_seconds, extracted_video_resolution,
+  extracted_video_format, show_notes_text, created_at, updated_at
+from public.video_metadata
+where job_id = %(job_id)s::bigint;
+
+-- name: job_owner
+-- purpose: Who owns a job (the CLI acts as that user for retry and cancel).
+select owner_id from public.video_jobs where id = %(job_id)s::bigint;
+
+-- name: user_exists
+-- purpose: Whether an auth.users row exists.
+select exists (select 1 from auth.users where id = %(user_id)s);
+
+-- name: act_as_user
+-- purpose: Become `user_id` for the rest of the transaction, exactly as PostgREST does.
+select set_config('role', 'authenticated', true),
+  set_config('request.jwt.claims', %(claims)s, true);
+
+-- name: insert_video
+-- purpose: Insert a video as the acting user (RLS applies); the trigger enqueues its job.
+insert into public.videos (id, original_filename, storage_path, content_type, size_bytes)
+values (%(video_id)s, %(original_filename)s, %(storage_path)s, %(content_type)s, %(size_bytes)s)
+returning id;
+
+-- name: job_for_video
+-- purpose: The job created for a video.
+select id from public.video_jobs where video_id = %(video_id)s;
+
+-- name: retry_video_job
+-- purpose: The client RPC: FAILED/CANCELLED -> PENDING (as the acting user).
+select id, status::text as status from public.retry_video_job(%(job_id)s::bigint);
+
+-- name: cancel_video_job
+-- purpose: The client RPC: cancel a PENDING job or ask for a PROCESSING one to stop.
+select id, status::text as status, cancel_requested from public.cancel_video_job(%(job_id)s::bigint);

@@ -1,0 +1,298 @@
+"""The worker in-process, against real Postgres: lifecycle, failures, cancel, leases, shutdown."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from processor.db.listener import listen_unsupported_reason
+from processor.db.pool import Database
+from processor.errors import InvalidMediaError, SourceMissingError, StorageUnavailableError
+from processor.queue.worker import SideTaskDied, Worker, WorkerOptions
+from tests.support.pipelines import BlockingPipeline, StepPipeline
+from tests.support.seed import create_user, insert_video_as
+from tests.support.waiting import wait_until
+
+
+@pytest.fixture
+def admin(db_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    with Database(db_url, application_name="vproc-worker:test", max_size=6) as database:
+        yield database
+
+
+def options(**overrides: object) -> WorkerOptions:
+    base: dict[str, object] = {
+        "worker_id": "test-worker", "concurrency": 2, "lease_seconds": 30, "max_attempts": 3,
+        "poll_interval": 0.05, "reap_interval": 0.2, "progress_interval": 0.05,
+        "shutdown_timeout": 5.0, "until_empty": True,
+    }
+    base.update(overrides)
+    return WorkerOptions(**base)  # type: ignore[arg-type]
+
+
+def add_jobs(admin: psycopg.Connection, count: int) -> list[int]:
+    user = create_user(admin)
+    return [insert_video_as(admin, user, f"v{i}.mp4")[1] for i in range(count)]
+
+
+def job_row(admin: psycopg.Connection, job_id: int) -> dict:
+    cur = admin.cursor(row_factory=psycopg.rows.dict_row)
+    row = cur.execute("select * from public.video_jobs where id = %s", (job_id,)).fetchone()
+    assert row is not None
+    return row
+
+
+class Background:
+    """Run a worker in a thread; join it with a timeout."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.worker.run()
+        except BaseException as exc:  # surfaced by join()
+            self.error = exc
+
+    def join(self, timeout: float = 30) -> None:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "worker did not stop"
+        if self.error:
+            raise self.error
+
+
+def test_runs_every_job_to_completion(admin, db) -> None:
+    ids = add_jobs(admin, 5)
+    pipeline = StepPipeline()
+    Worker(db, pipeline, options()).run()
+    for job_id in ids:
+        row = job_row(admin, job_id)
+        assert (row["status"], row["progress"], row["attempts"], row["locked_by"]) == (
+            "COMPLETED", 1.0, 1, None)
+        assert row["processing_stages"]["work"]["status"] == "completed"
+        meta = admin.execute("select title, tags, extracted_video_resolution from"
+                             " public.video_metadata where job_id = %s", (job_id,)).fetchone()
+        assert meta[0].startswith("video ") and meta[1:] == (["fake"], "640x360")
+    assert sorted(j for j, _ in pipeline.runs) == sorted(ids)
+
+
+def test_permanent_error_fails_at_once(admin, db) -> None:
+    [job_id] = add_jobs(admin, 1)
+    pipeline = StepPipeline(fail=lambda job: InvalidMediaError("not a video: header is PNG"))
+    Worker(db, pipeline, options()).run()
+    row = job_row(admin, job_id)
+    assert (row["status"], row["error_code"], row["error_message"], row["attempts"]) == (
+        "FAILED", "invalid_media", "not a video: header is PNG", 1)
+
+
+def test_transient_error_is_retried_with_backoff_then_succeeds(admin, db) -> None:
+    [job_id] = add_jobs(admin, 1)
+    pipeline = StepPipeline(
+        fail=lambda job: StorageUnavailableError("storage 503") if job.attempt == 1 else None)
+    Worker(db, pipeline, options()).run()
+    row = job_row(admin, job_id)
+    assert (row["status"], row["error_code"], row["attempts"]) == ("PENDING", "storage_unavailable", 1)
+    assert row["run_after"] > row["updated_at"]
+    admin.execute("update public.video_jobs set run_after = now() where id = %s", (job_id,))
+    Worker(db, pipeline, options()).run()
+    row = job_row(admin, job_id)
+    assert (row["status"], row["attempts"], row["error_code"]) == ("COMPLETED", 2, None)
+
+
+def test_out_of_attempts_fails(admin, db) -> None:
+    [job_id] = add_jobs(admin, 1)
+    pipeline = StepPipeline(fail=lambda job: StorageUnavailableError("storage 503"))
+    for _ in range(2):
+        Worker(db, pipeline, options(max_attempts=2)).run()
+        admin.execute("update public.video_jobs set run_after = now() where id = %s", (job_id,))
+    row = job_row(admin, job_id)
+    assert (row["status"], row["attempts"], row["error_code"]) == ("FAILED", 2, "storage_unavailable")
+
+
+def test_unexpected_exception_is_an_internal_retryable_error_in_one_line(admin, db) -> None:
+    [job_id] = add_jobs(admin, 1)
+    pipeline = StepPipeline(fail=lambda job: KeyError("boom\nwith a second line"))
+    Worker(db, pipeline, options()).run()
+    row = job_row(admin, job_id)
+    assert (row["status"], row["error_code"]) == ("PENDING", "internal")
+    assert row["error_message"].startswith("internal error: KeyError")
+    assert "\n" not in row["error_message"] and "Traceback" not in row["error_message"]
+
+
+def test_missing_video_row_source_error_is_permanent(admin, db) -> None:
+    [job_id] = add_jobs(admin, 1)
+    pipeline = StepPipeline(fail=lambda job: SourceMissingError(f"{job.storage_path} is missing"))
+    Worker(db, pipeline, options()).run()
+    assert job_row(admin, job_id)["error_code"] == "source_missing"
+
+
+def test_owner_cancels_a_running_job(admin, db) -> None:
+    [job_id] = add_jobs(admin, 1)
+    pipeline = BlockingPipeline()
+    bg = Background(Worker(db, pipeline, options(lease_seconds=1)))
+    assert pipeline.started.wait(10)
+    owner = job_row(admin, job_id)["owner_id"]
+    with admin.transaction():
+        admin.execute("select set_config('role', 'authenticated', true),"
+                      " set_config('request.jwt.claims', %s, true)",
+                      (json.dumps({"sub": str(owner), "role": "authenticated"}),))
+        admin.execute("select public.cancel_video_job(%s)", (job_id,))
+    bg.join()
+    row = job_row(admin, job_id)
+    assert (row["status"], row["error_code"], row["locked_by"]) == ("CANCELLED", "cancelled", None)
+    assert type(pipeline.stopped_with).__name__ == "JobCancelledError"
+
+
+def test_a_worker_that_lost_its_lease_writes_nothing(admin, db) -> None:
+    [job_id] = add_jobs(admin, 1)
+    pipeline = BlockingPipeline()
+    bg = Background(Worker(db, pipeline, options(lease_seconds=1, worker_id="slow")))
+    assert pipeline.started.wait(10)
+    # The lease runs out (e.g. a long GC pause) and another worker claims the job.
+    # One transaction, so a heartbeat cannot slip in between expiry and the new claim.
+    with admin.transaction():
+        admin.execute("update public.video_jobs set locked_until = now() - interval '1s'"
+                      " where id = %s", (job_id,))
+        stolen = admin.execute("select attempts from processor.claim_jobs('thief', 1, 600)"
+                               ).fetchall()
+    assert stolen == [(2,)]
+    assert pipeline.finished.wait(10), "the lease loss never reached the pipeline"
+    bg.join()
+    row = job_row(admin, job_id)
+    assert (row["status"], row["locked_by"], row["attempts"]) == ("PROCESSING", "thief", 2)
+    assert admin.execute("select count(*) from public.video_metadata").fetchone() == (0,)
+    assert type(pipeline.stopped_with).__name__ == "LeaseLostError"
+
+
+def test_shutdown_lets_running_jobs_finish(admin, db) -> None:
+    [job_id] = add_jobs(admin, 1)
+    pipeline = BlockingPipeline()
+    worker = Worker(db, pipeline, options(until_empty=False, shutdown_timeout=10))
+    bg = Background(worker)
+    assert pipeline.started.wait(10)
+    worker.stop()
+    time.sleep(0.1)  # the worker is now draining; the job may finish
+    pipeline.release.set()
+    bg.join()
+    assert job_row(admin, job_id)["status"] == "COMPLETED"
+
+
+def test_shutdown_releases_unfinished_jobs_without_spending_an_attempt(admin, db) -> None:
+    ids = add_jobs(admin, 2)
+    pipeline = BlockingPipeline()
+    worker = Worker(db, pipeline, options(until_empty=False, shutdown_timeout=0.2))
+    bg = Background(worker)
+    wait_until(lambda: len(worker.running_jobs) == 2, what="both jobs running")
+    worker.stop()
+    bg.join()
+    for job_id in ids:
+        row = job_row(admin, job_id)
+        assert (row["status"], row["attempts"], row["locked_by"]) == ("PENDING", 0, None)
+    assert type(pipeline.stopped_with).__name__ == "ShutdownRequestedError"
+
+
+def test_shutdown_releases_a_job_stuck_in_native_code_and_fences_it_out(admin, db) -> None:
+    [job_id] = add_jobs(admin, 1)
+    pipeline = BlockingPipeline(honour_stops=False)
+    worker = Worker(db, pipeline, options(until_empty=False, shutdown_timeout=0.1))
+    bg = Background(worker)
+    assert pipeline.started.wait(10)
+    worker.stop()
+    bg.join(timeout=30)
+    assert job_row(admin, job_id)["status"] == "PENDING"
+    pipeline.release.set()  # the stuck work finally returns: its completion must be refused
+    assert pipeline.finished.wait(5)
+    time.sleep(0.2)
+    row = job_row(admin, job_id)
+    assert (row["status"], row["attempts"]) == ("PENDING", 0)
+    assert admin.execute("select count(*) from public.video_metadata").fetchone() == (0,)
+
+
+def test_progress_writes_are_throttled(admin, db, db_url) -> None:
+    [job_id] = add_jobs(admin, 1)
+    pipeline = StepPipeline(steps=400, step_seconds=0.005)  # ~2 s, 400 reports
+    with psycopg.connect(db_url, autocommit=True) as listener:
+        listener.execute("listen vproc_job_changes")
+        started = time.monotonic()
+        Worker(db, pipeline, options(progress_interval=1.0)).run()
+        elapsed = time.monotonic() - started
+        changes = [n for n in listener.notifies(timeout=0.5)
+                   if json.loads(n.payload)["id"] == job_id]
+    # claim + ~1 write per second + checkpoint + completion, never one per report
+    assert len(changes) <= elapsed + 4, (len(changes), elapsed)
+    assert job_row(admin, job_id)["status"] == "COMPLETED"
+
+
+def test_notify_wakes_an_idle_worker_long_before_the_poll(admin, db) -> None:
+    pipeline = StepPipeline(steps=1)
+    worker = Worker(db, pipeline, options(until_empty=False, poll_interval=30))
+    bg = Background(worker)
+    wait_until(lambda: worker._side_tasks.get("listener") is not None, what="listener started")
+    time.sleep(0.3)  # let the listener connect and the first (empty) claim happen
+    [job_id] = add_jobs(admin, 1)
+    started = time.monotonic()
+    wait_until(lambda: job_row(admin, job_id)["status"] == "COMPLETED", timeout=10,
+               what="the notified job to complete")
+    assert time.monotonic() - started < 5
+    worker.stop()
+    bg.join()
+
+
+def test_worker_survives_the_database_killing_its_connections(admin, db) -> None:
+    ids = add_jobs(admin, 30)
+    pipeline = StepPipeline(steps=4, step_seconds=0.05)
+    worker = Worker(db, pipeline, options(until_empty=False, lease_seconds=3))
+    bg = Background(worker)
+    killed = 0
+    for _ in range(5):  # five rounds of pg_terminate_backend on every vproc connection
+        wait_until(lambda: worker.running_jobs, what="a job running before the next kill")
+        killed += admin.execute(
+            "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity"
+            " where application_name like 'vproc-%%' and pid <> pg_backend_pid()) t"
+        ).fetchone()[0]
+        time.sleep(0.4)
+    wait_until(
+        lambda: admin.execute("select count(*) from public.video_jobs where status = 'COMPLETED'"
+                              ).fetchone()[0] == len(ids),
+        timeout=60, what="every job to complete after the connection kills",
+    )
+    worker.stop()
+    bg.join()
+    assert killed >= 5
+    statuses = admin.execute("select status, count(*) from public.video_jobs group by 1").fetchall()
+    assert statuses == [("COMPLETED", len(ids))]
+
+
+def test_a_dead_side_task_stops_the_worker(admin, db) -> None:
+    worker = Worker(db, StepPipeline(), options(until_empty=False, reap_interval=0.05))
+
+    def explode() -> list:
+        raise RuntimeError("reaper bug")
+
+    worker.queue.reap = explode  # type: ignore[method-assign]
+    with pytest.raises(SideTaskDied, match="reaper bug"):
+        worker.run()
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("postgresql://u:p@aws-0-eu.pooler.supabase.com:6543/postgres", "transaction pooler"),
+    ("postgresql://u:p@db.abc.supabase.co:5432/postgres", None),
+    ("postgresql://u@h/db?options=-c%20pgbouncer%3Dtrue", "PgBouncer"),
+])
+def test_listen_is_not_attempted_behind_a_transaction_pooler(url: str, reason: str | None) -> None:
+    found = listen_unsupported_reason(url)
+    assert (found is None) if reason is None else (reason in found)
