@@ -63,7 +63,8 @@ def run_worker(
     )
     pipeline = load_pipeline(pipeline_spec, settings)
     db = services.database(
-        application_name=f"vproc-worker:{options.worker_id}", max_size=options.concurrency + 3
+        application_name=f"vproc-worker:{options.worker_id}",
+        max_size=min(options.concurrency, 8) + 2,
     )
     metrics = Metrics()
     worker = Worker(db, pipeline, options, metrics=metrics)

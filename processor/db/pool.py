@@ -70,9 +70,9 @@ class Database:
                 "connect_timeout": int(connect_timeout_seconds),
             },
             open=False,
-            # Connections killed by a restart or pg_terminate_backend are noticed on checkout
-            # and replaced, instead of failing the next query.
-            check=ConnectionPool.check_connection,
+            # No per-checkout health check (it costs a round trip per query): a connection
+            # killed by a restart fails its next query, which callers retry, and the pool
+            # discards it when it comes back broken.
             timeout=connect_timeout_seconds,
             reconnect_timeout=0,  # keep trying forever; callers decide how long to wait
             name="vproc",

@@ -48,12 +48,6 @@ class ClaimedJob:
     max_attempts: int
     cancel_requested: bool
     processing_stages: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class VideoRow:
-    id: uuid.UUID
-    uploader_user_id: uuid.UUID
     storage_path: str
     original_filename: str | None
     content_type: str | None
@@ -288,11 +282,6 @@ def cancel_job(conn: psycopg.Connection, *, job_id: int, worker_id: str, attempt
 
 def reap_expired_leases(conn: psycopg.Connection) -> list[Reaped]:
     return _rows(conn, "reap_expired_leases", Reaped, {})
-
-
-def get_video(conn: psycopg.Connection, *, video_id: uuid.UUID) -> VideoRow | None:
-    rows = _rows(conn, "get_video", VideoRow, {"video_id": video_id})
-    return rows[0] if rows else None
 
 
 def queue_depth(conn: psycopg.Connection) -> dict[str, int]:

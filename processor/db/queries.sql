@@ -3,10 +3,15 @@
 -- in the processor.* functions (supabase/migrations/20261127100400_queue_functions.sql).
 
 -- name: claim_jobs
--- purpose: Claim up to batch_size due or abandoned jobs for this worker.
-select id, video_id, owner_id, status::text as status, priority, attempts, max_attempts,
-  cancel_requested, processing_stages
-from processor.claim_jobs(%(worker_id)s::text, %(batch_size)s::integer, %(lease_seconds)s::integer, %(max_attempts)s::integer);
+-- purpose: Claim up to batch_size due or abandoned jobs for this worker, with their videos.
+select j.id, j.video_id, j.owner_id, j.status::text as status, j.priority, j.attempts,
+  j.max_attempts, j.cancel_requested, j.processing_stages, v.storage_path, v.original_filename,
+  v.content_type, v.size_bytes
+from processor.claim_jobs(
+  %(worker_id)s::text, %(batch_size)s::integer, %(lease_seconds)s::integer,
+  %(max_attempts)s::integer
+) as j
+join public.videos as v on v.id = j.video_id;
 
 -- name: heartbeat
 -- purpose: Extend a claimed job's lease; no row when the claim is lost.
@@ -45,12 +50,6 @@ select processor.cancel_job(%(job_id)s::bigint, %(worker_id)s::text, %(attempts)
 -- name: reap_expired_leases
 -- purpose: Settle expired leases that will not be claimed again.
 select job_id, status::text as status from processor.reap_expired_leases();
-
--- name: get_video
--- purpose: The video a job processes.
-select id, uploader_user_id, storage_path, original_filename, content_type, size_bytes
-from public.videos
-where id = %(video_id)s;
 
 -- name: queue_depth
 -- purpose: Number of jobs per status, for metrics and `vproc doctor`.

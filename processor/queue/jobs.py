@@ -73,10 +73,6 @@ class JobQueue:
             )
         return [Claim(job, self.worker_id) for job in jobs]
 
-    def video(self, claim: Claim) -> queries.VideoRow | None:
-        with self.db.connection() as conn:
-            return queries.get_video(conn, video_id=claim.job.video_id)
-
     def heartbeat(self, claim: Claim) -> bool:
         """Extend the lease; return cancel_requested. Raises LeaseLostError."""
         with self.db.connection() as conn:

@@ -156,9 +156,12 @@ class Worker:
         o = self.options
         db_backoff = 0.5
         while not self._stop.is_set():
-            free = o.concurrency - len(self.running_jobs)
+            running = len(self.running_jobs)
+            free = o.concurrency - running
             claims: list[Claim] = []
-            if free > 0:
+            # Claim in batches: while jobs are running, wait until half the slots are free,
+            # so a busy worker makes one claim per several jobs rather than one per job.
+            if free > 0 and (running == 0 or free >= max(1, o.concurrency // 2)):
                 try:
                     claims = self.queue.claim(free)
                     self.last_claim_ok = time.monotonic()
@@ -245,18 +248,16 @@ class Worker:
 
     def _execute(self, claim: Claim, control: WorkerJobControl) -> None:
         try:
-            video = self.queue.video(claim)
-            if video is None:  # deleted while queued: the job row went with it
-                raise LeaseLostError(f"job {claim.job_id}: video deleted")
+            c = claim.job
             job = JobInfo(
-                job_id=claim.job_id,
-                video_id=video.id,
-                owner_id=claim.job.owner_id,
-                attempt=claim.attempts,
-                storage_path=video.storage_path,
-                original_filename=video.original_filename,
-                content_type=video.content_type,
-                size_bytes=video.size_bytes,
+                job_id=c.id,
+                video_id=c.video_id,
+                owner_id=c.owner_id,
+                attempt=c.attempts,
+                storage_path=c.storage_path,
+                original_filename=c.original_filename,
+                content_type=c.content_type,
+                size_bytes=c.size_bytes,
             )
             metadata = self.pipeline.run(job, control)
             control.raise_if_stopped()
@@ -282,6 +283,17 @@ class Worker:
             return
         except LeaseLostError:
             raise
+        except DatabaseUnavailableError as exc:
+            # Our database trouble, not the job's: hand it back without spending an attempt.
+            logger.warning(
+                "job %s: database unavailable mid-job (%s); releasing it",
+                claim.job_id,
+                exc.message,
+                extra=self._log_extra(claim, "job.released"),
+            )
+            self.queue.release(claim)
+            self.metrics.jobs_released.inc()
+            return
         except VprocError as exc:
             self._flush_quietly(control)
             self._record_failure(

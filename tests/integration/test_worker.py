@@ -33,9 +33,15 @@ def db(db_url: str) -> Iterator[Database]:
 
 def options(**overrides: object) -> WorkerOptions:
     base: dict[str, object] = {
-        "worker_id": "test-worker", "concurrency": 2, "lease_seconds": 30, "max_attempts": 3,
-        "poll_interval": 0.05, "reap_interval": 0.2, "progress_interval": 0.05,
-        "shutdown_timeout": 5.0, "until_empty": True,
+        "worker_id": "test-worker",
+        "concurrency": 2,
+        "lease_seconds": 30,
+        "max_attempts": 3,
+        "poll_interval": 0.05,
+        "reap_interval": 0.2,
+        "progress_interval": 0.05,
+        "shutdown_timeout": 5.0,
+        "until_empty": True,
     }
     base.update(overrides)
     return WorkerOptions(**base)  # type: ignore[arg-type]
@@ -82,10 +88,17 @@ def test_runs_every_job_to_completion(admin, db) -> None:
     for job_id in ids:
         row = job_row(admin, job_id)
         assert (row["status"], row["progress"], row["attempts"], row["locked_by"]) == (
-            "COMPLETED", 1.0, 1, None)
+            "COMPLETED",
+            1.0,
+            1,
+            None,
+        )
         assert row["processing_stages"]["work"]["status"] == "completed"
-        meta = admin.execute("select title, tags, extracted_video_resolution from"
-                             " public.video_metadata where job_id = %s", (job_id,)).fetchone()
+        meta = admin.execute(
+            "select title, tags, extracted_video_resolution from"
+            " public.video_metadata where job_id = %s",
+            (job_id,),
+        ).fetchone()
         assert meta[0].startswith("video ") and meta[1:] == (["fake"], "640x360")
     assert sorted(j for j, _ in pipeline.runs) == sorted(ids)
 
@@ -96,16 +109,25 @@ def test_permanent_error_fails_at_once(admin, db) -> None:
     Worker(db, pipeline, options()).run()
     row = job_row(admin, job_id)
     assert (row["status"], row["error_code"], row["error_message"], row["attempts"]) == (
-        "FAILED", "invalid_media", "not a video: header is PNG", 1)
+        "FAILED",
+        "invalid_media",
+        "not a video: header is PNG",
+        1,
+    )
 
 
 def test_transient_error_is_retried_with_backoff_then_succeeds(admin, db) -> None:
     [job_id] = add_jobs(admin, 1)
     pipeline = StepPipeline(
-        fail=lambda job: StorageUnavailableError("storage 503") if job.attempt == 1 else None)
+        fail=lambda job: StorageUnavailableError("storage 503") if job.attempt == 1 else None
+    )
     Worker(db, pipeline, options()).run()
     row = job_row(admin, job_id)
-    assert (row["status"], row["error_code"], row["attempts"]) == ("PENDING", "storage_unavailable", 1)
+    assert (row["status"], row["error_code"], row["attempts"]) == (
+        "PENDING",
+        "storage_unavailable",
+        1,
+    )
     assert row["run_after"] > row["updated_at"]
     admin.execute("update public.video_jobs set run_after = now() where id = %s", (job_id,))
     Worker(db, pipeline, options()).run()
@@ -120,7 +142,11 @@ def test_out_of_attempts_fails(admin, db) -> None:
         Worker(db, pipeline, options(max_attempts=2)).run()
         admin.execute("update public.video_jobs set run_after = now() where id = %s", (job_id,))
     row = job_row(admin, job_id)
-    assert (row["status"], row["attempts"], row["error_code"]) == ("FAILED", 2, "storage_unavailable")
+    assert (row["status"], row["attempts"], row["error_code"]) == (
+        "FAILED",
+        2,
+        "storage_unavailable",
+    )
 
 
 def test_unexpected_exception_is_an_internal_retryable_error_in_one_line(admin, db) -> None:
@@ -147,9 +173,11 @@ def test_owner_cancels_a_running_job(admin, db) -> None:
     assert pipeline.started.wait(10)
     owner = job_row(admin, job_id)["owner_id"]
     with admin.transaction():
-        admin.execute("select set_config('role', 'authenticated', true),"
-                      " set_config('request.jwt.claims', %s, true)",
-                      (json.dumps({"sub": str(owner), "role": "authenticated"}),))
+        admin.execute(
+            "select set_config('role', 'authenticated', true),"
+            " set_config('request.jwt.claims', %s, true)",
+            (json.dumps({"sub": str(owner), "role": "authenticated"}),),
+        )
         admin.execute("select public.cancel_video_job(%s)", (job_id,))
     bg.join()
     row = job_row(admin, job_id)
@@ -165,10 +193,13 @@ def test_a_worker_that_lost_its_lease_writes_nothing(admin, db) -> None:
     # The lease runs out (e.g. a long GC pause) and another worker claims the job.
     # One transaction, so a heartbeat cannot slip in between expiry and the new claim.
     with admin.transaction():
-        admin.execute("update public.video_jobs set locked_until = now() - interval '1s'"
-                      " where id = %s", (job_id,))
-        stolen = admin.execute("select attempts from processor.claim_jobs('thief', 1, 600)"
-                               ).fetchall()
+        admin.execute(
+            "update public.video_jobs set locked_until = now() - interval '1s' where id = %s",
+            (job_id,),
+        )
+        stolen = admin.execute(
+            "select attempts from processor.claim_jobs('thief', 1, 600)"
+        ).fetchall()
     assert stolen == [(2,)]
     assert pipeline.finished.wait(10), "the lease loss never reached the pipeline"
     bg.join()
@@ -230,8 +261,9 @@ def test_progress_writes_are_throttled(admin, db, db_url) -> None:
         started = time.monotonic()
         Worker(db, pipeline, options(progress_interval=1.0)).run()
         elapsed = time.monotonic() - started
-        changes = [n for n in listener.notifies(timeout=0.5)
-                   if json.loads(n.payload)["id"] == job_id]
+        changes = [
+            n for n in listener.notifies(timeout=0.5) if json.loads(n.payload)["id"] == job_id
+        ]
     # claim + ~1 write per second + checkpoint + completion, never one per report
     assert len(changes) <= elapsed + 4, (len(changes), elapsed)
     assert job_row(admin, job_id)["status"] == "COMPLETED"
@@ -245,8 +277,11 @@ def test_notify_wakes_an_idle_worker_long_before_the_poll(admin, db) -> None:
     time.sleep(0.3)  # let the listener connect and the first (empty) claim happen
     [job_id] = add_jobs(admin, 1)
     started = time.monotonic()
-    wait_until(lambda: job_row(admin, job_id)["status"] == "COMPLETED", timeout=10,
-               what="the notified job to complete")
+    wait_until(
+        lambda: job_row(admin, job_id)["status"] == "COMPLETED",
+        timeout=10,
+        what="the notified job to complete",
+    )
     assert time.monotonic() - started < 5
     worker.stop()
     bg.join()
@@ -262,13 +297,19 @@ def test_worker_survives_the_database_killing_its_connections(admin, db) -> None
         wait_until(lambda: worker.running_jobs, what="a job running before the next kill")
         killed += admin.execute(
             "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity"
-            " where application_name like 'vproc-%%' and pid <> pg_backend_pid()) t"
+            " where application_name like 'vproc-%%' and datname = current_database()"
+            " and pid <> pg_backend_pid()) t"
         ).fetchone()[0]
         time.sleep(0.4)
     wait_until(
-        lambda: admin.execute("select count(*) from public.video_jobs where status = 'COMPLETED'"
-                              ).fetchone()[0] == len(ids),
-        timeout=60, what="every job to complete after the connection kills",
+        lambda: (
+            admin.execute(
+                "select count(*) from public.video_jobs where status = 'COMPLETED'"
+            ).fetchone()[0]
+            == len(ids)
+        ),
+        timeout=60,
+        what="every job to complete after the connection kills",
     )
     worker.stop()
     bg.join()
@@ -288,11 +329,14 @@ def test_a_dead_side_task_stops_the_worker(admin, db) -> None:
         worker.run()
 
 
-@pytest.mark.parametrize(("url", "reason"), [
-    ("postgresql://u:p@aws-0-eu.pooler.supabase.com:6543/postgres", "transaction pooler"),
-    ("postgresql://u:p@db.abc.supabase.co:5432/postgres", None),
-    ("postgresql://u@h/db?options=-c%20pgbouncer%3Dtrue", "PgBouncer"),
-])
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("postgresql://u:p@aws-0-eu.pooler.supabase.com:6543/postgres", "transaction pooler"),
+        ("postgresql://u:p@db.abc.supabase.co:5432/postgres", None),
+        ("postgresql://u@h/db?options=-c%20pgbouncer%3Dtrue", "PgBouncer"),
+    ],
+)
 def test_listen_is_not_attempted_behind_a_transaction_pooler(url: str, reason: str | None) -> None:
     found = listen_unsupported_reason(url)
     assert (found is None) if reason is None else (reason in found)

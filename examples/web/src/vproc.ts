@@ -1,0 +1,141 @@
+/**
+ * The supabase-js side of vproc: upload a video, insert its row, follow its job over
+ * Realtime, and fetch results with signed artifact URLs from the `job-artifacts` function.
+ */
+import type { RealtimeChannel, RealtimePostgresChangesPayload, SupabaseClient } from "@supabase/supabase-js";
+import type { Database, Tables } from "../../../supabase/types/database.ts";
+import type {
+  JobArtifactsError,
+  JobArtifactsResponse,
+} from "../../../supabase/functions/job-artifacts/response.ts";
+
+export type VprocClient = SupabaseClient<Database>;
+export type Job = Tables<"video_jobs">;
+
+/** What the job list shows: the job's live fields and the uploaded file's name. */
+export const JOB_LIST_SELECT =
+  "id, video_id, status, progress, current_stage, error_code, error_message, cancel_requested, created_at, updated_at, video:videos(original_filename)";
+
+export type JobSummary = Pick<
+  Job,
+  | "id"
+  | "video_id"
+  | "status"
+  | "progress"
+  | "current_stage"
+  | "error_code"
+  | "error_message"
+  | "cancel_requested"
+  | "created_at"
+  | "updated_at"
+> & { video: { original_filename: string | null } | null };
+
+/** A storage key in the user's folder: `<uid>/<random>/<file name>` (the policies require `<uid>/`). */
+export function storagePathFor(userId: string, fileName: string): string {
+  const safe = fileName.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^\.+/, "") || "video";
+  return `${userId}/${crypto.randomUUID()}/${safe}`;
+}
+
+/**
+ * Upload `file` to the `videos` bucket and insert its `videos` row; the database queues the
+ * job in the same transaction as the insert. Returns the new job.
+ */
+export async function submitVideo(
+  supabase: VprocClient,
+  userId: string,
+  file: File,
+): Promise<JobSummary> {
+  const storagePath = storagePathFor(userId, file.name);
+  const upload = await supabase.storage.from("videos").upload(storagePath, file, {
+    contentType: file.type || "video/mp4",
+    upsert: false,
+  });
+  if (upload.error) throw new Error(`upload failed: ${upload.error.message}`);
+
+  // uploader_user_id defaults to auth.uid(); RLS refuses a storage_path outside <uid>/.
+  const video = await supabase
+    .from("videos")
+    .insert({
+      original_filename: file.name,
+      storage_path: storagePath,
+      content_type: file.type || null,
+      size_bytes: file.size,
+    })
+    .select("id")
+    .single();
+  if (video.error) throw new Error(`saving the video failed: ${video.error.message}`);
+
+  const job = await supabase
+    .from("video_jobs")
+    .select(JOB_LIST_SELECT)
+    .eq("video_id", video.data.id)
+    .single();
+  if (job.error) throw new Error(`reading the job failed: ${job.error.message}`);
+  return job.data;
+}
+
+/** The caller's most recent jobs (RLS returns only theirs). */
+export async function listJobs(supabase: VprocClient, limit = 20): Promise<JobSummary[]> {
+  const { data, error } = await supabase
+    .from("video_jobs")
+    .select(JOB_LIST_SELECT)
+    .order("created_at", { ascending: false })
+    .limit(limit);
+  if (error) throw new Error(`listing jobs failed: ${error.message}`);
+  return data;
+}
+
+/**
+ * Call `onChange` with every insert and update of the user's jobs. Realtime applies RLS too;
+ * the `owner_id` filter keeps the server from evaluating other users' rows at all.
+ */
+export function subscribeToJobs(
+  supabase: VprocClient,
+  userId: string,
+  onChange: (job: Job) => void,
+): RealtimeChannel {
+  return supabase
+    .channel(`video_jobs:${userId}`)
+    .on(
+      "postgres_changes",
+      { event: "*", schema: "public", table: "video_jobs", filter: `owner_id=eq.${userId}` },
+      (payload: RealtimePostgresChangesPayload<Job>) => {
+        if (payload.eventType !== "DELETE") onChange(payload.new);
+      },
+    )
+    .subscribe();
+}
+
+/** Status, metadata and short-lived artifact URLs of one job, from the edge function. */
+export async function fetchArtifacts(
+  supabase: VprocClient,
+  jobId: number,
+): Promise<JobArtifactsResponse> {
+  const { data, error } = await supabase.functions.invoke<JobArtifactsResponse>(
+    `job-artifacts?job_id=${jobId}`,
+    { method: "GET" },
+  );
+  if (error) {
+    // Non-2xx answers carry `{ error: { code, message } }`; the Response is in `context`.
+    const response: unknown = error.context;
+    if (response instanceof Response) {
+      const body = (await response.json().catch(() => null)) as JobArtifactsError | null;
+      if (body?.error) throw new Error(`${response.status} ${body.error.code}: ${body.error.message}`);
+    }
+    throw new Error(`job-artifacts failed: ${error.message}`);
+  }
+  if (data === null) throw new Error("job-artifacts returned no body");
+  return data;
+}
+
+/** Put a FAILED or CANCELLED job back in the queue (RPC; PT404/PT409 come back as errors). */
+export async function retryJob(supabase: VprocClient, jobId: number): Promise<void> {
+  const { error } = await supabase.rpc("retry_video_job", { job_id: jobId });
+  if (error) throw new Error(`retry failed: ${error.message}`);
+}
+
+/** Cancel a PENDING job, or ask the worker to stop a PROCESSING one. */
+export async function cancelJob(supabase: VprocClient, jobId: number): Promise<void> {
+  const { error } = await supabase.rpc("cancel_video_job", { job_id: jobId });
+  if (error) throw new Error(`cancel failed: ${error.message}`);
+}

@@ -1,0 +1,156 @@
+"""`vproc jobs/show/retry/cancel/watch` through typer's runner, against real Postgres."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from processor.cli import app
+from processor.errors import InvalidStateError, NotFoundError
+from tests.support.seed import create_user, insert_video_as
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def admin(db_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        yield conn
+
+
+def vproc(db_url: str, *args: str):
+    return runner.invoke(app, [*args, "--database-url", db_url])
+
+
+def set_status(admin: psycopg.Connection, job_id: int, status: str, **cols: object) -> None:
+    admin.execute(
+        "update public.video_jobs set status = %s, locked_by = %s,"
+        " locked_until = case when %s = 'PROCESSING' then now() + interval '1 hour' end,"
+        " error_code = %s, error_message = %s where id = %s",
+        (
+            status,
+            "w" if status == "PROCESSING" else None,
+            status,
+            cols.get("error_code"),
+            cols.get("error_message"),
+            job_id,
+        ),
+    )
+
+
+def test_jobs_lists_newest_first_and_filters(admin, db_url) -> None:
+    user = create_user(admin)
+    ids = [insert_video_as(admin, user, f"clip{i}.mp4")[1] for i in range(3)]
+    set_status(admin, ids[0], "FAILED", error_code="invalid_media", error_message="bad")
+    result = vproc(db_url, "jobs", "--json")
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)["jobs"]
+    assert [j["id"] for j in listed] == sorted(ids, reverse=True)
+    assert listed[-1]["original_filename"] == "clip0.mp4"
+    failed = json.loads(vproc(db_url, "jobs", "--status", "FAILED", "--json").stdout)["jobs"]
+    assert [(j["id"], j["error_code"]) for j in failed] == [(ids[0], "invalid_media")]
+    human = vproc(db_url, "jobs")
+    assert human.exit_code == 0 and "clip2.mp4" in human.stdout and "FAILED" in human.stdout
+    assert vproc(db_url, "jobs", "--status", "BOGUS").exit_code == 2
+
+
+def test_show_job_and_its_metadata(admin, db_url) -> None:
+    user = create_user(admin)
+    _, job_id = insert_video_as(admin, user, "talk.mp4")
+    admin.execute(
+        "update public.video_jobs set processing_stages = %s where id = %s",
+        (
+            json.dumps(
+                {"probe": {"status": "completed", "duration_ms": 12, "detail": {"format": "mp4"}}}
+            ),
+            job_id,
+        ),
+    )
+    admin.execute(
+        "insert into public.video_metadata (job_id, owner_id, title, tags)"
+        " values (%s, %s, 'A talk', '{x,y}')",
+        (job_id, user),
+    )
+    doc = json.loads(vproc(db_url, "show", str(job_id), "--json").stdout)
+    assert doc["job"]["id"] == job_id and doc["job"]["status"] == "PENDING"
+    assert doc["job"]["processing_stages"]["probe"]["detail"] == {"format": "mp4"}
+    assert doc["metadata"]["title"] == "A talk" and doc["metadata"]["tags"] == ["x", "y"]
+    human = vproc(db_url, "show", str(job_id))
+    assert human.exit_code == 0
+    assert "talk.mp4" in human.stdout and "probe" in human.stdout and "A talk" in human.stdout
+
+
+def test_show_unknown_job_fails(db_url) -> None:
+    result = vproc(db_url, "show", "424242")
+    assert result.exit_code == 1
+    assert isinstance(result.exception, NotFoundError)
+    assert "job 424242 not found" in str(result.exception)
+
+
+def test_retry_and_cancel_follow_the_rpc_rules(admin, db_url) -> None:
+    user = create_user(admin)
+    _, failed = insert_video_as(admin, user, "a.mp4")
+    _, pending = insert_video_as(admin, user, "b.mp4")
+    _, running = insert_video_as(admin, user, "c.mp4")
+    set_status(admin, failed, "FAILED", error_code="storage_unavailable", error_message="503")
+    set_status(admin, running, "PROCESSING")
+
+    retried = vproc(db_url, "retry", str(failed), "--json")
+    assert retried.exit_code == 0, retried.output
+    assert json.loads(retried.stdout)["job"]["status"] == "PENDING"
+
+    refused = vproc(db_url, "retry", str(pending))
+    assert refused.exit_code == 1 and isinstance(refused.exception, InvalidStateError)
+    assert "only FAILED or CANCELLED jobs can be retried" in str(refused.exception)
+
+    cancelled = vproc(db_url, "cancel", str(pending))
+    assert cancelled.exit_code == 0 and "CANCELLED" in cancelled.stdout
+    asked = vproc(db_url, "cancel", str(running))
+    assert asked.exit_code == 0 and "cancellation requested" in asked.stdout
+    flags = admin.execute(
+        "select id, status::text, cancel_requested from public.video_jobs order by id"
+    ).fetchall()
+    assert flags == [
+        (failed, "PENDING", False),
+        (pending, "CANCELLED", False),
+        (running, "PROCESSING", True),
+    ]
+    assert isinstance(vproc(db_url, "cancel", "999999").exception, NotFoundError)
+
+
+def test_watch_one_job_until_it_completes(admin, db_url) -> None:
+    user = create_user(admin)
+    _, job_id = insert_video_as(admin, user, "w.mp4")
+
+    def finish() -> None:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            claimed = conn.execute(
+                "select attempts from processor.claim_jobs('w1', 1, 60)"
+            ).fetchall()
+            assert claimed == [(1,)]
+            conn.execute(
+                "select processor.record_progress(%s, 'w1', 1, 'transcribe', 0.5)", (job_id,)
+            )
+            conn.execute("select processor.complete_job(%s, 'w1', 1)", (job_id,))
+
+    timer = threading.Timer(0.5, finish)
+    timer.start()
+    result = vproc(db_url, "watch", str(job_id), "--json", "--timeout", "30")
+    timer.join()
+    assert result.exit_code == 0, result.output
+    states = [json.loads(line)["status"] for line in result.stdout.splitlines()]
+    assert states[0] == "PENDING" and states[-1] == "COMPLETED"
+
+
+def test_watch_a_failed_job_exits_one(admin, db_url) -> None:
+    user = create_user(admin)
+    _, job_id = insert_video_as(admin, user, "f.mp4")
+    set_status(admin, job_id, "FAILED", error_code="invalid_media", error_message="not a video")
+    result = vproc(db_url, "watch", str(job_id))
+    assert result.exit_code == 1
+    assert "invalid_media: not a video" in result.stdout
