@@ -54,9 +54,14 @@ def record_completions(admin: psycopg.Connection) -> None:
     """)
 
 
-def start_worker(db_url: str, tmp_path: Path, *extra: str, step_seconds: float = 0.02,
-                 lease_seconds: int = 10, stderr: int | None = subprocess.PIPE,
-                 ) -> subprocess.Popen[str]:
+def start_worker(
+    db_url: str,
+    tmp_path: Path,
+    *extra: str,
+    step_seconds: float = 0.02,
+    lease_seconds: int = 10,
+    stderr: int | None = subprocess.PIPE,
+) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -65,9 +70,24 @@ def start_worker(db_url: str, tmp_path: Path, *extra: str, step_seconds: float =
         "VPROC_TEST_WORK_LOG": str(tmp_path / "work.log"),
     }
     return subprocess.Popen(
-        [VPROC, "--log-format", "json", "run", "--database-url", db_url,
-         "--pipeline", "tests.support.pipelines:ChaosPipeline", "--poll-interval", "0.2", *extra],
-        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+        [
+            VPROC,
+            "--log-format",
+            "json",
+            "run",
+            "--database-url",
+            db_url,
+            "--pipeline",
+            "tests.support.pipelines:ChaosPipeline",
+            "--poll-interval",
+            "0.2",
+            *extra,
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        text=True,
         stdin=subprocess.DEVNULL,
     )
 
@@ -98,28 +118,54 @@ def test_chaos_sigkilled_workers_lose_and_double_nothing(admin, db_url, tmp_path
 
     def spawn(n: int) -> subprocess.Popen[str]:
         with (logs / f"chaos-{n}.log").open("w") as log:
-            return start_worker(db_url, tmp_path, "--concurrency", "2", "--worker-id",
-                                f"chaos-{n}", stderr=log.fileno())
+            return start_worker(
+                db_url,
+                tmp_path,
+                "--concurrency",
+                "2",
+                "--worker-id",
+                f"chaos-{n}",
+                stderr=log.fileno(),
+            )
 
     workers = [spawn(n) for n in range(3)]
     kills = 0
     try:
         # A worker frozen past its lease (a long GC pause, a stopped VM) and then thawed is
         # the dangerous one: it is alive, believes it holds jobs, and must be fenced out.
-        wait_until(lambda: count(admin, "select count(*) from public.video_jobs"
-                                        " where locked_by = 'chaos-0'") > 0,
-                   timeout=30, what="chaos-0 holding a job")
+        wait_until(
+            lambda: (
+                count(admin, "select count(*) from public.video_jobs where locked_by = 'chaos-0'")
+                > 0
+            ),
+            timeout=30,
+            what="chaos-0 holding a job",
+        )
         workers[0].send_signal(signal.SIGSTOP)
-        wait_until(lambda: count(admin, "select count(*) from public.video_jobs"
-                                        " where locked_by = 'chaos-0'") == 0,
-                   timeout=60, what="chaos-0's jobs reclaimed while it is frozen")
+        wait_until(
+            lambda: (
+                count(admin, "select count(*) from public.video_jobs where locked_by = 'chaos-0'")
+                == 0
+            ),
+            timeout=60,
+            what="chaos-0's jobs reclaimed while it is frozen",
+        )
         workers[0].send_signal(signal.SIGCONT)
         for _ in range(6):
-            wait_until(lambda: count(admin, "select count(*) from public.video_jobs"
-                                            " where status = 'PROCESSING'") > 0
-                       or count(admin, "select count(*) from public.video_jobs"
-                                       " where status = 'PENDING'") == 0,
-                       timeout=30, what="workers busy before the next kill")
+            wait_until(
+                lambda: (
+                    count(
+                        admin, "select count(*) from public.video_jobs where status = 'PROCESSING'"
+                    )
+                    > 0
+                    or count(
+                        admin, "select count(*) from public.video_jobs where status = 'PENDING'"
+                    )
+                    == 0
+                ),
+                timeout=30,
+                what="workers busy before the next kill",
+            )
             alive = [w for w in workers if w.poll() is None]
             victim = rng.choice(alive)
             victim.send_signal(signal.SIGKILL)
@@ -127,9 +173,14 @@ def test_chaos_sigkilled_workers_lose_and_double_nothing(admin, db_url, tmp_path
             kills += 1
             workers.append(spawn(len(workers)))
             time.sleep(0.3)
-        wait_until(lambda: count(admin, "select count(*) from public.video_jobs"
-                                        " where status = 'COMPLETED'") == jobs,
-                   timeout=120, what=f"all {jobs} jobs COMPLETED after {kills} SIGKILLs")
+        wait_until(
+            lambda: (
+                count(admin, "select count(*) from public.video_jobs where status = 'COMPLETED'")
+                == jobs
+            ),
+            timeout=120,
+            what=f"all {jobs} jobs COMPLETED after {kills} SIGKILLs",
+        )
     finally:
         stop_all(workers)
     assert '"event": "lease.lost"' in (logs / "chaos-0.log").read_text()
@@ -138,9 +189,14 @@ def test_chaos_sigkilled_workers_lose_and_double_nothing(admin, db_url, tmp_path
     assert count(admin, "select count(*) from public.chaos_completions") == jobs
     assert count(admin, "select count(distinct job_id) from public.chaos_completions") == jobs
     assert count(admin, "select count(*) from public.video_metadata") == jobs
-    assert count(admin, "select count(*) from public.video_metadata m join public.video_jobs j"
-                        " on j.id = m.job_id where m.title not like '% attempt ' || j.attempts"
-                        ) == 0
+    assert (
+        count(
+            admin,
+            "select count(*) from public.video_metadata m join public.video_jobs j"
+            " on j.id = m.job_id where m.title not like '% attempt ' || j.attempts",
+        )
+        == 0
+    )
     lines = (tmp_path / "work.log").read_text().splitlines()
     assert len(lines) >= jobs
     # The kills did interrupt work: some jobs needed a second attempt.
@@ -150,12 +206,18 @@ def test_chaos_sigkilled_workers_lose_and_double_nothing(admin, db_url, tmp_path
 def test_sigterm_finishes_or_releases_and_never_leaves_processing(admin, db_url, tmp_path) -> None:
     enqueue(admin, 2)
     # Long steps (3 x 2 s) and a short grace: the running jobs are handed back.
-    worker = start_worker(db_url, tmp_path, "--concurrency", "2", "--shutdown-timeout", "0.5",
-                          step_seconds=2.0)
+    worker = start_worker(
+        db_url, tmp_path, "--concurrency", "2", "--shutdown-timeout", "0.5", step_seconds=2.0
+    )
     try:
-        wait_until(lambda: count(admin, "select count(*) from public.video_jobs"
-                                        " where status = 'PROCESSING'") == 2,
-                   timeout=30, what="both jobs PROCESSING")
+        wait_until(
+            lambda: (
+                count(admin, "select count(*) from public.video_jobs where status = 'PROCESSING'")
+                == 2
+            ),
+            timeout=30,
+            what="both jobs PROCESSING",
+        )
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0, worker.stderr.read() if worker.stderr else ""
     finally:
@@ -170,9 +232,14 @@ def test_sigterm_lets_a_short_job_finish(admin, db_url, tmp_path) -> None:
     enqueue(admin, 1)
     worker = start_worker(db_url, tmp_path, "--shutdown-timeout", "20", step_seconds=0.5)
     try:
-        wait_until(lambda: count(admin, "select count(*) from public.video_jobs"
-                                        " where status = 'PROCESSING'") == 1,
-                   timeout=30, what="the job PROCESSING")
+        wait_until(
+            lambda: (
+                count(admin, "select count(*) from public.video_jobs where status = 'PROCESSING'")
+                == 1
+            ),
+            timeout=30,
+            what="the job PROCESSING",
+        )
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0
     finally:
@@ -184,5 +251,6 @@ def test_until_empty_drains_the_queue_and_exits_zero(admin, db_url, tmp_path) ->
     enqueue(admin, 5)
     worker = start_worker(db_url, tmp_path, "--until-empty", "--concurrency", "3")
     assert worker.wait(60) == 0
-    assert admin.execute("select status, count(*) from public.video_jobs group by 1"
-                         ).fetchall() == [("COMPLETED", 5)]
+    assert admin.execute(
+        "select status, count(*) from public.video_jobs group by 1"
+    ).fetchall() == [("COMPLETED", 5)]

@@ -19,8 +19,12 @@ from processor.pipeline.contract import JobControl, JobInfo
 class StepPipeline:
     """Does `steps` units of work of `step_seconds` each, reporting progress and checking stops."""
 
-    def __init__(self, steps: int = 3, step_seconds: float = 0.01,
-                 fail: Callable[[JobInfo], Exception | None] | None = None) -> None:
+    def __init__(
+        self,
+        steps: int = 3,
+        step_seconds: float = 0.01,
+        fail: Callable[[JobInfo], Exception | None] | None = None,
+    ) -> None:
         self.steps = steps
         self.step_seconds = step_seconds
         self.fail = fail
@@ -37,8 +41,11 @@ class StepPipeline:
         control.checkpoint({"work": {"status": "completed", "detail": {"steps": self.steps}}})
         if self.fail is not None and (exc := self.fail(job)) is not None:
             raise exc
-        return {"title": f"video {job.video_id}", "tags": ["fake"],
-                "extracted_video_resolution": "640x360"}
+        return {
+            "title": f"video {job.video_id}",
+            "tags": ["fake"],
+            "extracted_video_resolution": "640x360",
+        }
 
 
 class BlockingPipeline:
@@ -74,7 +81,9 @@ class ChaosPipeline:
 
     def __init__(self, settings: object) -> None:
         self.step_seconds = float(os.environ.get("VPROC_TEST_STEP_SECONDS", "0.02"))
-        self.log = Path(os.environ["VPROC_TEST_WORK_LOG"]) if "VPROC_TEST_WORK_LOG" in os.environ else None
+        self.log = (
+            Path(os.environ["VPROC_TEST_WORK_LOG"]) if "VPROC_TEST_WORK_LOG" in os.environ else None
+        )
 
     def run(self, job: JobInfo, control: JobControl) -> Mapping[str, Any]:
         for step in range(3):

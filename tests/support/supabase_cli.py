@@ -41,8 +41,12 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
     """Run `supabase ARGS` in the project root (its supabase/ directory), without telemetry."""
     cli = cli_path()
     assert cli is not None, "Supabase CLI not installed (npm ci)"
-    env = {**os.environ, "SUPABASE_TELEMETRY_DISABLED": "1", "DO_NOT_TRACK": "1",
-           "SUPABASE_NO_UPDATE_NOTIFIER": "1"}
+    env = {
+        **os.environ,
+        "SUPABASE_TELEMETRY_DISABLED": "1",
+        "DO_NOT_TRACK": "1",
+        "SUPABASE_NO_UPDATE_NOTIFIER": "1",
+    }
     return subprocess.run(
         [str(cli), *args],
         cwd=ROOT,
