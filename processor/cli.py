@@ -204,21 +204,49 @@ def run(
 def submit(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="Video file to upload.", show_default=False)],
-    user: Annotated[uuid.UUID, typer.Option("--user", help="Uploader's auth.users id.")],
+    user: Annotated[
+        uuid.UUID | None, typer.Option("--user", help="Uploader's auth.users id.")
+    ] = None,
+    via_supabase: Annotated[
+        bool,
+        typer.Option(
+            "--via-supabase",
+            help="Take the client's road: sign in, upload through Storage, insert through "
+            "PostgREST (needs SUPABASE_URL and SUPABASE_ANON_KEY).",
+        ),
+    ] = False,
+    email: Annotated[str | None, typer.Option("--email", help="With --via-supabase.")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            "--password", help="With --via-supabase; prompted for when omitted.", hide_input=True
+        ),
+    ] = None,
     database_url: DatabaseUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Upload FILE to the videos store and insert its row as --user (RLS applies)."""
-    from processor.commands.submit import submit_file
+    """Upload FILE and insert its video row as a user (RLS applies)."""
+    if via_supabase:
+        from processor.commands.supabase_road import submit_via_supabase
 
-    result = submit_file(_services(ctx, database_url), file, user_id=user)
+        if not email:
+            raise typer.BadParameter("--via-supabase needs --email", param_hint="--email")
+        secret = password or typer.prompt(f"password for {email}", hide_input=True)
+        done = submit_via_supabase(Settings(), file, email=email, password=secret)
+        job_id, key, size = done.job_id, done.storage_path, done.size_bytes
+        result: object = done
+    else:
+        from processor.commands.submit import submit_file
+
+        if user is None:
+            raise typer.BadParameter("give --user ID (or --via-supabase)", param_hint="--user")
+        submitted = submit_file(_services(ctx, database_url), file, user_id=user)
+        job_id, key, size = submitted.job_id, submitted.storage_path, submitted.size_bytes
+        result = submitted
     if as_json:
         print_json(result)
     else:
-        out.print(
-            f"job {result.job_id} queued for {file.name} "
-            f"({result.size_bytes:,} bytes → {result.storage_path})"
-        )
+        out.print(f"job {job_id} queued for {file.name} ({size:,} bytes → {key})")
 
 
 @app.command("jobs")
@@ -289,16 +317,74 @@ def watch(
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Stop after this many seconds.")
     ] = None,
+    realtime: Annotated[
+        bool,
+        typer.Option(
+            "--realtime",
+            help="Watch as a frontend does: Supabase Realtime postgres_changes on video_jobs "
+            "filtered by owner_id (needs SUPABASE_URL, SUPABASE_ANON_KEY, --email).",
+        ),
+    ] = False,
+    email: Annotated[str | None, typer.Option("--email", help="With --realtime.")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            "--password", help="With --realtime; prompted for when omitted.", hide_input=True
+        ),
+    ] = None,
     database_url: DatabaseUrlOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per change.")] = False,
 ) -> None:
-    """Live status and progress, updated on every change (NOTIFY)."""
-    from processor.commands.watch import watch_jobs
+    """Live status and progress, updated on every change."""
+    if realtime:
+        code = _watch_realtime(job, email, password, timeout, as_json)
+    else:
+        from processor.commands.watch import watch_jobs
 
-    code = watch_jobs(
-        _services(ctx, database_url), job, limit=limit, as_json=as_json, timeout=timeout
-    )
+        code = watch_jobs(
+            _services(ctx, database_url), job, limit=limit, as_json=as_json, timeout=timeout
+        )
     raise typer.Exit(code)
+
+
+def _watch_realtime(
+    job: int | None, email: str | None, password: str | None, timeout: float | None, as_json: bool
+) -> int:
+    import json
+    import threading
+
+    from processor.commands.output import status_text
+    from processor.commands.supabase_road import watch_via_realtime
+
+    if not email:
+        raise typer.BadParameter("--realtime needs --email", param_hint="--email")
+    secret = password or typer.prompt(f"password for {email}", hide_input=True)
+
+    def show(record: dict) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(record, default=str) + "\n")
+            sys.stdout.flush()
+        else:
+            progress = float(record.get("progress") or 0) * 100
+            out.print(
+                f"job {record.get('id')} {status_text(str(record.get('status')))} "
+                f"{record.get('current_stage') or '-'} {progress:.0f}%"
+            )
+
+    stop = threading.Event()
+    try:
+        last = watch_via_realtime(
+            Settings(),
+            email=email,
+            password=secret,
+            job_id=job,
+            on_change=show,
+            stop_event=stop,
+            timeout=timeout,
+        )
+    except KeyboardInterrupt:
+        return 0
+    return 1 if last is not None and last.get("status") in ("FAILED", "CANCELLED") else 0
 
 
 def main() -> None:

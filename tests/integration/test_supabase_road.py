@@ -1,0 +1,477 @@
+"""The client's road: the real supabase-py and realtime clients against local stand-ins.
+
+Each test asserts the exact requests and frames a Supabase project would receive: the user's
+token on every call, the object key in the user's folder, the row PostgREST inserts and the
+Realtime join with its `owner_id` filter.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from processor.commands.supabase_road import submit_via_supabase, watch_via_realtime
+from processor.config import Settings
+from processor.errors import ConfigurationError, DatabaseError, NotFoundError, PermanentError
+from tests.support.supabase_stubs import (
+    ANON_KEY,
+    EMAIL,
+    JOB_ID,
+    PASSWORD,
+    USER_ID,
+    RealtimeStub,
+    SupabaseHttpStub,
+    job_record,
+    serve_project,
+)
+
+WATCH_TIMEOUT_SECONDS = 15
+
+
+def settings_for(url: str | None, anon_key: str | None = ANON_KEY) -> Settings:
+    return Settings(_env_file=None, supabase_url=url, supabase_anon_key=anon_key)
+
+
+@pytest.fixture
+def video(tmp_path: Path) -> Path:
+    path = tmp_path / "Holiday clip (final).mp4"
+    # Not a real video: the client road moves bytes and never decodes them.
+    path.write_bytes(bytes(range(256)) * 1024 + b"tail")
+    return path
+
+
+def assert_user_headers(stub: SupabaseHttpStub, headers: dict[str, str]) -> None:
+    assert headers["apikey"] == ANON_KEY
+    assert headers["authorization"] == f"Bearer {stub.access_token}"
+
+
+# --- submit ----------------------------------------------------------------------------------
+
+
+def test_submit_signs_in_uploads_into_the_users_folder_and_inserts_the_row(
+    httpserver: HTTPServer, video: Path
+) -> None:
+    stub = SupabaseHttpStub(httpserver)
+
+    submitted = submit_via_supabase(settings_for(stub.url), video, email=EMAIL, password=PASSWORD)
+
+    assert [(r.method, r.path) for r in stub.requests] == [
+        ("POST", "/auth/v1/token"),
+        ("POST", f"/storage/v1/object/videos/{submitted.storage_path}"),
+        ("POST", "/rest/v1/videos"),
+        ("GET", "/rest/v1/video_jobs"),
+    ]
+    sign_in, upload, insert, select = stub.requests
+
+    assert sign_in.query == {"grant_type": "password"}
+    assert sign_in.headers["apikey"] == ANON_KEY
+    assert sign_in.json["email"] == EMAIL
+    assert sign_in.json["password"] == PASSWORD
+
+    key = f"{USER_ID}/{submitted.video_id}/Holiday_clip_final_.mp4"
+    assert submitted.storage_path == key
+    assert_user_headers(stub, upload.headers)
+    assert upload.headers["content-type"].startswith("multipart/form-data")
+    assert upload.headers["x-upsert"] == "true"
+    assert upload.files["file"].content_type == "video/mp4"
+    assert upload.files["file"].data == video.read_bytes()
+    assert upload.files["file"].filename == "Holiday_clip_final_.mp4"
+
+    assert_user_headers(stub, insert.headers)
+    assert insert.headers["content-type"].startswith("application/json")
+    assert insert.headers["prefer"] == "return=minimal"
+    assert insert.json == {
+        "id": str(submitted.video_id),
+        "original_filename": "Holiday clip (final).mp4",
+        "storage_path": key,
+        "content_type": "video/mp4",
+        "size_bytes": video.stat().st_size,
+    }
+    assert "uploader_user_id" not in insert.json  # auth.uid() is the default
+
+    assert_user_headers(stub, select.headers)
+    assert select.query == {"select": "id", "video_id": f"eq.{submitted.video_id}"}
+
+    assert submitted.job_id == JOB_ID
+    assert submitted.user_id == USER_ID
+    assert submitted.size_bytes == video.stat().st_size
+    httpserver.check_assertions()
+
+
+def test_submit_sends_the_given_content_type(httpserver: HTTPServer, video: Path) -> None:
+    stub = SupabaseHttpStub(httpserver)
+
+    submit_via_supabase(
+        settings_for(stub.url),
+        video,
+        email=EMAIL,
+        password=PASSWORD,
+        content_type="video/quicktime",
+    )
+
+    (upload,) = stub.requests_to("POST", "/storage/v1/object/")
+    assert upload.files["file"].content_type == "video/quicktime"
+    (insert,) = stub.requests_to("POST", "/rest/v1/videos")
+    assert insert.json["content_type"] == "video/quicktime"
+
+
+def test_a_wrong_password_is_a_permanent_error_that_does_not_repeat_the_password(
+    httpserver: HTTPServer, video: Path
+) -> None:
+    stub = SupabaseHttpStub(httpserver)
+    wrong = "not-the-password-1234"
+
+    with pytest.raises(PermanentError) as caught:
+        submit_via_supabase(settings_for(stub.url), video, email=EMAIL, password=wrong)
+
+    assert caught.value.error_code == "permanent_error"
+    assert caught.value.message == (
+        f"Supabase Auth refused the sign-in for {EMAIL}: Invalid login credentials"
+    )
+    assert wrong not in str(caught.value)
+    assert [(r.method, r.path) for r in stub.requests] == [("POST", "/auth/v1/token")]
+
+
+def test_a_refused_insert_removes_the_uploaded_object(httpserver: HTTPServer, video: Path) -> None:
+    rls = {
+        "code": "42501",
+        "details": None,
+        "hint": None,
+        "message": 'new row violates row-level security policy for table "videos"',
+    }
+    stub = SupabaseHttpStub(httpserver, insert_error=(403, rls))
+
+    with pytest.raises(DatabaseError, match="row-level security"):
+        submit_via_supabase(settings_for(stub.url), video, email=EMAIL, password=PASSWORD)
+
+    (upload,) = stub.requests_to("POST", "/storage/v1/object/")
+    key = upload.path.removeprefix("/storage/v1/object/videos/")
+    (remove,) = stub.requests_to("DELETE", "/storage/v1/object/videos")
+    assert_user_headers(stub, remove.headers)
+    assert remove.json == {"prefixes": [key]}
+    assert stub.requests_to("GET", "/rest/v1/video_jobs") == []
+
+
+def test_submit_without_a_project_is_a_configuration_error(video: Path) -> None:
+    with pytest.raises(ConfigurationError, match="SUPABASE_URL and SUPABASE_ANON_KEY"):
+        submit_via_supabase(settings_for(None), video, email=EMAIL, password=PASSWORD)
+    with pytest.raises(ConfigurationError, match="SUPABASE_URL and SUPABASE_ANON_KEY"):
+        submit_via_supabase(
+            settings_for("http://127.0.0.1:9", anon_key=None), video, email=EMAIL, password=PASSWORD
+        )
+
+
+def test_submit_of_a_missing_file_is_not_found(httpserver: HTTPServer, tmp_path: Path) -> None:
+    stub = SupabaseHttpStub(httpserver)
+
+    with pytest.raises(NotFoundError):
+        submit_via_supabase(
+            settings_for(stub.url), tmp_path / "nope.mp4", email=EMAIL, password=PASSWORD
+        )
+    assert stub.requests == []
+
+
+# --- watch -----------------------------------------------------------------------------------
+
+
+def expected_binding() -> dict[str, str]:
+    return {
+        "event": "*",
+        "schema": "public",
+        "table": "video_jobs",
+        "filter": f"owner_id=eq.{USER_ID}",
+    }
+
+
+def test_watch_joins_with_the_owner_filter_and_follows_the_job_until_it_completes(
+    httpserver: HTTPServer,
+) -> None:
+    pending = job_record("PENDING", second=0)
+    processing = job_record("PROCESSING", progress=0.5, stage="transcribe", second=5)
+    completed = job_record("COMPLETED", progress=1.0, second=9, finished_at="2026-11-27T10:00:09Z")
+    http = SupabaseHttpStub(httpserver, job=pending)
+    # Changes wait until the snapshot has been seen, so the order is deterministic.
+    realtime = RealtimeStub([processing, completed], hold_changes=True)
+    seen: list[dict[str, Any]] = []
+
+    def on_change(record: dict[str, Any]) -> None:
+        seen.append(record)
+        if record["status"] == "PENDING":
+            realtime.release_changes()
+
+    with serve_project(http, realtime) as url:
+        final = watch_via_realtime(
+            settings_for(url),
+            email=EMAIL,
+            password=PASSWORD,
+            job_id=JOB_ID,
+            on_change=on_change,
+            stop_event=threading.Event(),
+            timeout=WATCH_TIMEOUT_SECONDS,
+        )
+
+    assert seen == [pending, processing, completed]
+    assert final == completed
+
+    (connection,) = realtime.connections
+    assert connection == {"path": "/realtime/v1/websocket", "apikey": ANON_KEY, "vsn": "1.0.0"}
+    (join,) = realtime.frames_of("phx_join")
+    assert join["topic"] == f"realtime:video_jobs:{USER_ID}"
+    assert join["payload"]["access_token"] == http.access_token
+    assert join["payload"]["config"]["postgres_changes"] == [expected_binding()]
+    assert join["payload"]["config"]["private"] is False
+    (leave,) = realtime.frames_of("phx_leave")
+    assert leave["topic"] == join["topic"]
+
+    sign_in, snapshot = http.requests
+    assert (sign_in.method, sign_in.path) == ("POST", "/auth/v1/token")
+    assert (snapshot.method, snapshot.path) == ("GET", "/rest/v1/video_jobs")
+    assert snapshot.query == {"select": "*", "id": f"eq.{JOB_ID}"}
+    assert_user_headers(http, snapshot.headers)
+    httpserver.check_assertions()
+
+
+def test_watch_drops_records_older_than_what_it_already_reported(httpserver: HTTPServer) -> None:
+    # The snapshot already shows PROCESSING at :05; Realtime then delivers an earlier change.
+    processing = job_record("PROCESSING", progress=0.5, stage="transcribe", second=5)
+    late_pending = job_record("PENDING", second=1)
+    completed = job_record("COMPLETED", progress=1.0, second=9)
+    http = SupabaseHttpStub(httpserver, job=processing)
+    realtime = RealtimeStub([late_pending, processing, completed], hold_changes=True)
+    seen: list[dict[str, Any]] = []
+
+    def on_change(record: dict[str, Any]) -> None:
+        seen.append(record)
+        realtime.release_changes()
+
+    with serve_project(http, realtime) as url:
+        final = watch_via_realtime(
+            settings_for(url),
+            email=EMAIL,
+            password=PASSWORD,
+            job_id=JOB_ID,
+            on_change=on_change,
+            stop_event=threading.Event(),
+            timeout=WATCH_TIMEOUT_SECONDS,
+        )
+
+    assert [r["status"] for r in seen] == ["PROCESSING", "COMPLETED"]
+    assert final == completed
+
+
+def test_watch_of_all_jobs_reports_every_change_until_stopped(httpserver: HTTPServer) -> None:
+    other_job = {**job_record("PROCESSING", second=3), "id": JOB_ID + 1}
+    processing = job_record("PROCESSING", progress=0.25, stage="audio", second=4)
+    http = SupabaseHttpStub(httpserver)
+    realtime = RealtimeStub([other_job, processing])
+    stop = threading.Event()
+    seen: list[dict[str, Any]] = []
+
+    def on_change(record: dict[str, Any]) -> None:
+        seen.append(record)
+        if len(seen) == 2:
+            stop.set()
+
+    with serve_project(http, realtime) as url:
+        final = watch_via_realtime(
+            settings_for(url),
+            email=EMAIL,
+            password=PASSWORD,
+            on_change=on_change,
+            stop_event=stop,
+            timeout=WATCH_TIMEOUT_SECONDS,
+        )
+
+    assert final is None
+    assert seen == [other_job, processing]
+    (join,) = realtime.frames_of("phx_join")
+    assert join["payload"]["config"]["postgres_changes"] == [expected_binding()]
+    # Without a job there is no snapshot: only the sign-in went over HTTP.
+    assert [(r.method, r.path) for r in http.requests] == [("POST", "/auth/v1/token")]
+
+
+def test_watch_returns_none_when_its_timeout_passes(httpserver: HTTPServer) -> None:
+    http = SupabaseHttpStub(httpserver, job=job_record("PROCESSING", second=2))
+    realtime = RealtimeStub([job_record("COMPLETED", second=9)], hold_changes=True)
+    seen: list[dict[str, Any]] = []
+
+    with serve_project(http, realtime) as url:
+        final = watch_via_realtime(
+            settings_for(url),
+            email=EMAIL,
+            password=PASSWORD,
+            job_id=JOB_ID,
+            on_change=seen.append,
+            stop_event=threading.Event(),
+            timeout=1.0,
+        )
+
+    assert final is None
+    assert [r["status"] for r in seen] == ["PROCESSING"]
+
+
+def test_watch_of_a_job_that_is_not_the_users_is_not_found(httpserver: HTTPServer) -> None:
+    http = SupabaseHttpStub(httpserver)
+    realtime = RealtimeStub()
+
+    with serve_project(http, realtime) as url, pytest.raises(NotFoundError, match="job 7"):
+        watch_via_realtime(
+            settings_for(url),
+            email=EMAIL,
+            password=PASSWORD,
+            job_id=7,
+            on_change=lambda record: None,
+            stop_event=threading.Event(),
+            timeout=WATCH_TIMEOUT_SECONDS,
+        )
+
+
+def test_a_refused_join_is_a_permanent_error(httpserver: HTTPServer) -> None:
+    http = SupabaseHttpStub(httpserver)
+    realtime = RealtimeStub(
+        join_error={"reason": "InvalidJWTToken: Token has expired 12 seconds ago"}
+    )
+
+    with serve_project(http, realtime) as url, pytest.raises(PermanentError) as caught:
+        watch_via_realtime(
+            settings_for(url),
+            email=EMAIL,
+            password=PASSWORD,
+            job_id=JOB_ID,
+            on_change=lambda record: None,
+            stop_event=threading.Event(),
+            timeout=WATCH_TIMEOUT_SECONDS,
+        )
+
+    assert caught.value.message == (
+        "Supabase Realtime refused the subscription: "
+        "InvalidJWTToken: Token has expired 12 seconds ago"
+    )
+
+
+def test_watch_with_a_wrong_password_never_opens_the_socket(httpserver: HTTPServer) -> None:
+    http = SupabaseHttpStub(httpserver)
+    realtime = RealtimeStub()
+
+    with (
+        serve_project(http, realtime) as url,
+        pytest.raises(PermanentError, match="refused the sign-in"),
+    ):
+        watch_via_realtime(
+            settings_for(url),
+            email=EMAIL,
+            password="wrong",
+            on_change=lambda record: None,
+            stop_event=threading.Event(),
+            timeout=WATCH_TIMEOUT_SECONDS,
+        )
+    assert realtime.connections == []
+
+
+def test_video_ids_are_fresh_per_submit(httpserver: HTTPServer, video: Path) -> None:
+    stub = SupabaseHttpStub(httpserver)
+    first = submit_via_supabase(settings_for(stub.url), video, email=EMAIL, password=PASSWORD)
+    second = submit_via_supabase(settings_for(stub.url), video, email=EMAIL, password=PASSWORD)
+    assert first.video_id != second.video_id
+    assert isinstance(first.video_id, uuid.UUID)
+    assert first.storage_path.split("/")[0] == second.storage_path.split("/")[0] == str(USER_ID)
+
+
+def test_submit_streams_the_upload_instead_of_reading_the_file_into_memory(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    # The stub buffers request bodies, so the client runs in its own process and its peak
+    # resident memory is compared with the same upload of a tiny file.
+    stub = SupabaseHttpStub(httpserver)
+    tiny = tmp_path / "tiny.mp4"
+    tiny.write_bytes(b"\x00" * 1024)
+    big = tmp_path / "big.mp4"
+    with big.open("wb") as out:
+        out.truncate(BIG_UPLOAD_BYTES)  # sparse: reads as zeros, costs no disk
+
+    tiny_peak_kib = peak_rss_of_submit(stub, tiny)
+    big_peak_kib = peak_rss_of_submit(stub, big)
+
+    uploads = stub.requests_to("POST", "/storage/v1/object/")
+    assert [u.files["file"].size_bytes for u in uploads] == [1024, BIG_UPLOAD_BYTES]
+    grown_mib = (big_peak_kib - tiny_peak_kib) / 1024
+    assert grown_mib < 32, (
+        f"uploading {BIG_UPLOAD_BYTES >> 20} MiB grew the client by {grown_mib:.0f} MiB"
+    )
+
+
+BIG_UPLOAD_BYTES = 128 * 1024 * 1024
+SUBMIT_IN_A_CHILD = """
+import resource, sys
+from pathlib import Path
+from processor.commands.supabase_road import submit_via_supabase
+from processor.config import Settings
+url, anon_key, path, email, password = sys.argv[1:]
+settings = Settings(_env_file=None, supabase_url=url, supabase_anon_key=anon_key)
+submit_via_supabase(settings, Path(path), email=email, password=password)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_of_submit(stub: SupabaseHttpStub, path: Path) -> int:
+    """Run one submit in a fresh interpreter; its peak resident set size in KiB (Linux)."""
+    done = subprocess.run(
+        [sys.executable, "-c", SUBMIT_IN_A_CHILD, stub.url, ANON_KEY, str(path), EMAIL, PASSWORD],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+def test_cli_submit_via_supabase_takes_the_clients_road(
+    httpserver: HTTPServer, video: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from processor.cli import app
+
+    stub = SupabaseHttpStub(httpserver)
+    result = CliRunner().invoke(
+        app,
+        [
+            "submit",
+            str(video),
+            "--via-supabase",
+            "--email",
+            EMAIL,
+            "--password",
+            PASSWORD,
+            "--json",
+        ],
+        env={"SUPABASE_URL": stub.url, "SUPABASE_ANON_KEY": ANON_KEY},
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["job_id"] == JOB_ID and doc["storage_path"].startswith(f"{USER_ID}/")
+    assert [r.path for r in stub.requests][:3] == [
+        "/auth/v1/token",
+        f"/storage/v1/object/videos/{doc['storage_path']}",
+        "/rest/v1/videos",
+    ]
+
+
+def test_cli_submit_needs_a_user_or_the_supabase_road(video: Path) -> None:
+    from typer.testing import CliRunner
+
+    from processor.cli import app
+
+    result = CliRunner().invoke(app, ["submit", str(video)])
+    assert result.exit_code == 2
+    assert "--user" in result.output

@@ -1,0 +1,465 @@
+"""Stand-ins for one Supabase project, for running the real supabase-py and realtime clients.
+
+`SupabaseHttpStub` answers the GoTrue, Storage and PostgREST routes on a pytest-httpserver with
+the services' shapes and records every request. `RealtimeStub` speaks Realtime's Phoenix
+protocol (v1 JSON frames) over `websockets`. `ProjectGateway` puts both behind one origin, as
+the API gateway in front of a project does, because the clients derive every service's URL
+from SUPABASE_URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from pytest_httpserver import HTTPServer
+from websockets.asyncio.server import ServerConnection, serve
+from werkzeug import Request, Response
+from werkzeug.datastructures import FileStorage
+
+ANON_KEY = "stub-anon-key"
+USER_ID = uuid.UUID("5b0f3c1e-8f7a-4c1d-9a64-2f7d0c9e4b11")
+EMAIL = "ada@example.test"
+PASSWORD = "correct horse battery staple"
+JOB_ID = 4242
+SUBSCRIPTION_ID = 30_636_876
+
+UPLOAD_PATH = re.compile(r"^/storage/v1/object/(?P<bucket>[^/]+)/(?P<key>.+)$")
+
+
+def fake_jwt(claims: dict[str, Any]) -> str:
+    """A JWT-shaped token (unsigned): the clients pass it along without verifying it."""
+
+    def part(doc: dict[str, Any]) -> str:
+        raw = json.dumps(doc, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}.c3R1Yi1zaWduYXR1cmU"
+
+
+def job_record(
+    status: str, *, progress: float = 0.0, stage: str | None = None, second: int = 0, **extra: Any
+) -> dict[str, Any]:
+    """A public.video_jobs row as PostgREST and Realtime serialise it."""
+    return {
+        "id": JOB_ID,
+        "video_id": "9d7c2a4e-58b1-4f0e-8d3a-6c1e2b7f9a10",
+        "owner_id": str(USER_ID),
+        "status": status,
+        "priority": 0,
+        "attempts": 1 if status != "PENDING" else 0,
+        "max_attempts": 3,
+        "current_stage": stage,
+        "progress": progress,
+        "error_code": None,
+        "error_message": None,
+        "updated_at": f"2026-11-27T10:00:{second:02d}.000000+00:00",
+        **extra,
+    }
+
+
+# Uploads larger than this are recorded by size and digest only, so that a test can measure
+# the client's memory in the same process.
+KEEP_UPLOAD_BYTES = 1024 * 1024
+
+
+@dataclass
+class UploadedFile:
+    filename: str | None
+    content_type: str | None
+    size_bytes: int
+    sha256: str
+    data: bytes | None
+
+
+def _read_upload(upload: FileStorage) -> UploadedFile:
+    digest, size, kept = hashlib.sha256(), 0, bytearray()
+    while chunk := upload.stream.read(65536):
+        digest.update(chunk)
+        size += len(chunk)
+        if size <= KEEP_UPLOAD_BYTES:
+            kept += chunk
+    data = bytes(kept) if size <= KEEP_UPLOAD_BYTES else None
+    return UploadedFile(upload.filename, upload.content_type, size, digest.hexdigest(), data)
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    json: Any = None
+    form: dict[str, str] = field(default_factory=dict)
+    files: dict[str, UploadedFile] = field(default_factory=dict)
+
+
+class SupabaseHttpStub:
+    """GoTrue, Storage and PostgREST of one project with one user, on a pytest-httpserver."""
+
+    def __init__(
+        self,
+        httpserver: HTTPServer,
+        *,
+        job: dict[str, Any] | None = None,
+        insert_error: tuple[int, dict[str, Any]] | None = None,
+    ) -> None:
+        self.server = httpserver
+        self.user_id = USER_ID
+        self.access_token = fake_jwt(
+            {
+                "sub": str(USER_ID),
+                "role": "authenticated",
+                "aud": "authenticated",
+                "email": EMAIL,
+                "exp": int(time.time()) + 3600,
+            }
+        )
+        self.job = job or job_record("PENDING")
+        self.insert_error = insert_error
+        self.requests: list[RecordedRequest] = []
+        self.inserted_videos: list[dict[str, Any]] = []
+        httpserver.expect_request(
+            "/auth/v1/token", method="POST", query_string={"grant_type": "password"}
+        ).respond_with_handler(self._token)
+        httpserver.expect_request(UPLOAD_PATH, method="POST").respond_with_handler(self._upload)
+        httpserver.expect_request(
+            "/storage/v1/object/videos", method="DELETE"
+        ).respond_with_handler(self._remove)
+        httpserver.expect_request("/rest/v1/videos", method="POST").respond_with_handler(
+            self._insert_video
+        )
+        httpserver.expect_request("/rest/v1/video_jobs", method="GET").respond_with_handler(
+            self._select_jobs
+        )
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for("/").rstrip("/")
+
+    def requests_to(self, method: str, path_prefix: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
+
+    # --- routes ------------------------------------------------------------------------------
+
+    def _record(self, request: Request, *, multipart: bool = False) -> RecordedRequest:
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.args.items()),
+            headers={k.lower(): v for k, v in request.headers.items()},
+        )
+        if multipart:
+            recorded.form = dict(request.form.items())
+            recorded.files = {name: _read_upload(f) for name, f in request.files.items()}
+        else:
+            body = request.get_data()
+            recorded.json = json.loads(body) if body else None
+        self.requests.append(recorded)
+        return recorded
+
+    def _token(self, request: Request) -> Response:
+        body = self._record(request).json or {}
+        if body.get("email") != EMAIL or body.get("password") != PASSWORD:
+            return _json(
+                400,
+                {"code": "invalid_credentials", "message": "Invalid login credentials"},
+                headers={"X-Supabase-Api-Version": "2024-01-01"},
+            )
+        now = int(time.time())
+        return _json(
+            200,
+            {
+                "access_token": self.access_token,
+                "token_type": "bearer",
+                "expires_in": 3600,
+                "expires_at": now + 3600,
+                "refresh_token": "stub-refresh-token",
+                "user": {
+                    "id": str(USER_ID),
+                    "aud": "authenticated",
+                    "role": "authenticated",
+                    "email": EMAIL,
+                    "email_confirmed_at": "2026-11-01T09:00:00Z",
+                    "app_metadata": {"provider": "email", "providers": ["email"]},
+                    "user_metadata": {},
+                    "created_at": "2026-11-01T09:00:00Z",
+                    "updated_at": "2026-11-27T09:59:00Z",
+                },
+            },
+            headers={"X-Supabase-Api-Version": "2024-01-01"},
+        )
+
+    def _upload(self, request: Request) -> Response:
+        self._record(request, multipart=True)
+        match = UPLOAD_PATH.match(request.path)
+        assert match is not None
+        return _json(200, {"Id": str(uuid.uuid4()), "Key": f"{match['bucket']}/{match['key']}"})
+
+    def _remove(self, request: Request) -> Response:
+        recorded = self._record(request)
+        prefixes = (recorded.json or {}).get("prefixes", [])
+        return _json(200, [{"name": p, "bucket_id": "videos"} for p in prefixes])
+
+    def _insert_video(self, request: Request) -> Response:
+        recorded = self._record(request)
+        if self.insert_error is not None:
+            status, body = self.insert_error
+            return _json(status, body)
+        self.inserted_videos.append(recorded.json)
+        return Response(status=201, headers={"Content-Range": "*/*"})
+
+    def _select_jobs(self, request: Request) -> Response:
+        recorded = self._record(request)
+        if "video_id" in recorded.query:
+            video_ids = {f"eq.{v['id']}" for v in self.inserted_videos}
+            rows = [{"id": JOB_ID}] if recorded.query["video_id"] in video_ids else []
+        elif recorded.query.get("id") == f"eq.{self.job['id']}":
+            rows = [self.job]
+        else:
+            rows = []
+        return _json(200, rows, headers={"Content-Range": f"0-{len(rows) - 1}/*"})
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body), status=status, headers=headers, content_type="application/json"
+    )
+
+
+# --- Realtime ------------------------------------------------------------------------------
+
+
+class RealtimeStub:
+    """Realtime's websocket: answers joins, heartbeats and leaves, then pushes `changes`.
+
+    A join of `postgres_changes` bindings is answered `ok` with one server id per binding,
+    followed by the "Subscribed to PostgreSQL" system message. `changes` (job records) are then
+    pushed as UPDATE events, at once or, with `hold_changes`, once `release_changes()` is
+    called. `join_error` makes the join fail with that response instead.
+    """
+
+    def __init__(
+        self,
+        changes: list[dict[str, Any]] | None = None,
+        *,
+        hold_changes: bool = False,
+        join_error: dict[str, Any] | None = None,
+    ) -> None:
+        self.changes = list(changes or [])
+        self.join_error = join_error
+        self.frames: list[dict[str, Any]] = []
+        self.connections: list[dict[str, str]] = []
+        self._hold_changes = hold_changes
+        self._release: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def frames_of(self, event: str) -> list[dict[str, Any]]:
+        return [f for f in self.frames if f.get("event") == event]
+
+    def release_changes(self) -> None:
+        """Let a held stub push its changes (callable from any thread)."""
+        assert self._loop is not None and self._release is not None
+        self._loop.call_soon_threadsafe(self._release.set)
+
+    async def handle(self, connection: ServerConnection) -> None:
+        self._loop = asyncio.get_running_loop()
+        if self._release is None:
+            self._release = asyncio.Event()
+            if not self._hold_changes:
+                self._release.set()
+        request = connection.request
+        assert request is not None
+        url = urlsplit(request.path)
+        self.connections.append({"path": url.path, **dict(parse_qsl(url.query))})
+        async for raw in connection:
+            frame = json.loads(raw)
+            self.frames.append(frame)
+            event, topic, ref = frame.get("event"), frame.get("topic"), frame.get("ref")
+            if event == "heartbeat":
+                await _send(
+                    connection, "phx_reply", "phoenix", {"status": "ok", "response": {}}, ref
+                )
+            elif event == "phx_join":
+                await self._join(connection, frame)
+            elif event == "phx_leave":
+                await _send(connection, "phx_reply", topic, {"status": "ok", "response": {}}, ref)
+            # access_token frames need no answer.
+
+    async def _join(self, connection: ServerConnection, frame: dict[str, Any]) -> None:
+        topic, ref = frame["topic"], frame["ref"]
+        if self.join_error is not None:
+            await _send(
+                connection,
+                "phx_reply",
+                topic,
+                {"status": "error", "response": self.join_error},
+                ref,
+            )
+            return
+        bindings = frame["payload"]["config"].get("postgres_changes", [])
+        replies = [{"id": SUBSCRIPTION_ID + i, **b} for i, b in enumerate(bindings)]
+        await _send(
+            connection,
+            "phx_reply",
+            topic,
+            {"status": "ok", "response": {"postgres_changes": replies}},
+            ref,
+        )
+        await _send(
+            connection,
+            "system",
+            topic,
+            {
+                "channel": topic.removeprefix("realtime:"),
+                "extension": "postgres_changes",
+                "message": "Subscribed to PostgreSQL",
+                "status": "ok",
+            },
+            None,
+        )
+        task = asyncio.create_task(self._push(connection, topic, [r["id"] for r in replies]))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _push(self, connection: ServerConnection, topic: str, ids: list[int]) -> None:
+        assert self._release is not None
+        await self._release.wait()
+        for record in self.changes:
+            await _send(
+                connection,
+                "postgres_changes",
+                topic,
+                {
+                    "ids": ids,
+                    "data": {
+                        "schema": "public",
+                        "table": "video_jobs",
+                        "commit_timestamp": record.get("updated_at", "2026-11-27T10:00:00Z"),
+                        "type": "UPDATE",
+                        "columns": [
+                            {"name": "id", "type": "int8"},
+                            {"name": "status", "type": "processing_status"},
+                            {"name": "progress", "type": "float4"},
+                        ],
+                        "errors": None,
+                        "record": record,
+                        "old_record": {"id": record["id"]},
+                    },
+                },
+                None,
+            )
+
+
+async def _send(
+    connection: ServerConnection,
+    event: str,
+    topic: str | None,
+    payload: dict[str, Any],
+    ref: str | None,
+) -> None:
+    await connection.send(
+        json.dumps({"event": event, "topic": topic, "payload": payload, "ref": ref})
+    )
+
+
+# --- one origin ----------------------------------------------------------------------------
+
+
+class ProjectGateway:
+    """Routes `/realtime/v1/…` to the websocket stub and everything else to the HTTP stub.
+
+    It only looks at the first request line of each connection and then pipes bytes both ways;
+    a connection is either an upgraded websocket or keep-alive HTTP to one backend.
+    """
+
+    def __init__(self, http_port: int, realtime_port: int) -> None:
+        self.http_port = http_port
+        self.realtime_port = realtime_port
+        self.port: int | None = None
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._route, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _route(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            writer.close()
+            return
+        target = head.split(b" ")[1] if head.count(b" ") >= 2 else b"/"
+        port = self.realtime_port if target.startswith(b"/realtime/v1/") else self.http_port
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            writer.close()
+            return
+        up_writer.write(head)
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            writer.close()
+
+
+@contextlib.contextmanager
+def serve_project(http: SupabaseHttpStub, realtime: RealtimeStub) -> Iterator[str]:
+    """Run the Realtime stub and the gateway on a loop thread; yield the project's URL."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="supabase-stub", daemon=True)
+    thread.start()
+
+    def call(factory: Callable[[], Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(factory(), loop).result(timeout=10)
+
+    async def start() -> tuple[Any, ProjectGateway]:
+        ws_server = await serve(realtime.handle, "127.0.0.1", 0)
+        ws_port = next(iter(ws_server.sockets)).getsockname()[1]
+        gateway = ProjectGateway(http.server.port, ws_port)
+        await gateway.start()
+        return ws_server, gateway
+
+    ws_server, gateway = call(start)
+    try:
+        yield f"http://127.0.0.1:{gateway.port}"
+    finally:
+
+        async def stop() -> None:
+            await gateway.stop()
+            ws_server.close()
+            await ws_server.wait_closed()
+            leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in leftovers:
+                task.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
+
+        call(stop)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
