@@ -340,3 +340,29 @@ def test_a_dead_side_task_stops_the_worker(admin, db) -> None:
 def test_listen_is_not_attempted_behind_a_transaction_pooler(url: str, reason: str | None) -> None:
     found = listen_unsupported_reason(url)
     assert (found is None) if reason is None else (reason in found)
+
+
+def test_worker_runs_with_only_the_processor_role(admin, db_url) -> None:
+    """Production setup: a login role that is a member of vproc_processor and nothing more."""
+    import uuid
+
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    role = f"vproc_worker_{uuid.uuid4().hex[:8]}"
+    admin.execute(
+        sql.SQL("create role {} login in role vproc_processor").format(sql.Identifier(role))
+    )
+    try:
+        ids = add_jobs(admin, 3)
+        pipeline = StepPipeline()
+        with Database(
+            make_conninfo(db_url, user=role), application_name="vproc-worker:role", max_size=3
+        ) as limited:
+            Worker(limited, pipeline, options()).run()
+        statuses = {job_row(admin, i)["status"] for i in ids}
+        assert statuses == {"COMPLETED"}
+        assert admin.execute("select count(*) from public.video_metadata").fetchone() == (3,)
+    finally:
+        admin.execute(sql.SQL("drop owned by {}").format(sql.Identifier(role)))
+        admin.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
