@@ -247,6 +247,19 @@ def complete_job(
     )
 
 
+def complete_jobs(
+    conn: psycopg.Connection,
+    *,
+    worker_id: str,
+    jobs: list[tuple[int, int, Mapping[str, Any] | None]],
+) -> set[int]:
+    """Complete (job_id, attempts, metadata) triples; return the ids whose claim held."""
+    payload = [{"job_id": j, "attempts": a, "metadata": m} for j, a, m in jobs]
+    cur = conn.cursor(row_factory=scalar_row)
+    rows = cur.execute(QUERIES["complete_jobs"], {"worker_id": worker_id, "jobs": Jsonb(payload)})
+    return set(rows.fetchall())
+
+
 def fail_job(
     conn: psycopg.Connection,
     *,

@@ -32,6 +32,10 @@ select processor.save_metadata(%(job_id)s::bigint, %(worker_id)s::text, %(attemp
 -- purpose: Mark a claimed job COMPLETED with its metadata.
 select processor.complete_job(%(job_id)s::bigint, %(worker_id)s::text, %(attempts)s::integer, %(metadata)s::jsonb);
 
+-- name: complete_jobs
+-- purpose: Complete a batch of claimed jobs; returns the ids that were completed.
+select processor.complete_jobs(%(worker_id)s::text, %(jobs)s::jsonb) as job_id;
+
 -- name: fail_job
 -- purpose: Record a failed attempt; returns the new status, null when the claim is lost.
 select processor.fail_job(

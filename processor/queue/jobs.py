@@ -105,6 +105,15 @@ class JobQueue:
         if not self._final(claim, "complete", call):
             raise LeaseLostError(f"job {claim.job_id}: lease lost before completion")
 
+    def complete_many(self, items: list[tuple[Claim, Mapping[str, Any] | None]]) -> set[int]:
+        """Complete several claims in one round trip; return the ids whose claim held."""
+        with self.db.connection() as conn:
+            return queries.complete_jobs(
+                conn,
+                worker_id=self.worker_id,
+                jobs=[(c.job_id, c.attempts, metadata) for c, metadata in items],
+            )
+
     def fail(
         self,
         claim: Claim,

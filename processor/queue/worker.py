@@ -1,12 +1,14 @@
 """The worker: claims jobs and runs them, with named side tasks around the claim loop.
 
-One coordinator thread claims up to WORKER_CONCURRENCY jobs and runs each in its own thread
-(media decoding and speech models are blocking native code; threads keep them off the
-coordinator without an event loop to guard). Side tasks, each a thread:
+One coordinator thread claims up to WORKER_CONCURRENCY jobs and hands them to as many
+long-lived slot threads (media decoding and speech models are blocking native code that
+releases the GIL; threads keep them off the coordinator without an event loop to guard).
+Side tasks, each a thread:
   listener  - LISTEN vproc_jobs; a notification only wakes the claim loop (polling is the fallback)
   heartbeat - every lease/3 extends every running lease and reads back cancel_requested
   progress  - about once a second writes each job's latest progress (the throttle)
   reaper    - settles expired leases that will not be claimed again
+  completer - writes finished jobs in batches (processor.complete_jobs)
 A side task that dies stops the worker with an ERROR. On stop (SIGTERM/SIGINT) the worker stops
 claiming, lets running jobs finish within the shutdown timeout, then asks them to stop and
 hands whatever is left back to the queue without spending an attempt.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import random
 import socket
 import threading
@@ -38,6 +41,7 @@ from processor.errors import (
 )
 from processor.metrics import Metrics
 from processor.pipeline.contract import JobInfo, Pipeline
+from processor.queue.completions import CompletionBuffer
 from processor.queue.control import WorkerJobControl
 from processor.queue.jobs import Claim, JobQueue
 
@@ -98,7 +102,12 @@ class Worker:
             max_attempts=options.max_attempts,
             stop=self._halt,
         )
-        self._running: dict[int, tuple[WorkerJobControl, threading.Thread]] = {}
+        self._completions = CompletionBuffer(self.queue)
+        self._running: dict[int, tuple[WorkerJobControl, threading.Thread | None]] = {}
+        self._slots_queue: queue.SimpleQueue[tuple[Claim, WorkerJobControl] | None] = (
+            queue.SimpleQueue()
+        )
+        self._slots: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._side_tasks: dict[str, threading.Thread] = {}
         self._side_task_error: BaseException | None = None
@@ -143,6 +152,10 @@ class Worker:
             },
         )
         self._start_side_tasks()
+        for index in range(o.concurrency):
+            slot = threading.Thread(target=self._slot_loop, name=f"vproc-slot-{index}", daemon=True)
+            self._slots.append(slot)
+            slot.start()
         try:
             self._claim_loop()
         finally:
@@ -189,17 +202,23 @@ class Worker:
 
     def _start_job(self, claim: Claim) -> None:
         control = WorkerJobControl(claim, self.queue)
-        thread = threading.Thread(
-            target=self._run_job,
-            args=(claim, control),
-            name=f"vproc-job-{claim.job_id}",
-            daemon=True,
-        )
         with self._lock:
-            self._running[claim.job_id] = (control, thread)
+            self._running[claim.job_id] = (control, None)
         self.metrics.jobs_claimed.inc()
         self.metrics.jobs_running.set(len(self._running))
-        thread.start()
+        self._slots_queue.put((claim, control))
+
+    def _slot_loop(self) -> None:
+        """One job slot: a long-lived thread that runs the jobs handed to it, one at a time."""
+        while True:
+            item = self._slots_queue.get()
+            if item is None:
+                return
+            claim, control = item
+            with self._lock:
+                if claim.job_id in self._running:
+                    self._running[claim.job_id] = (control, threading.current_thread())
+            self._run_job(claim, control)
 
     # --- one job --------------------------------------------------------------------------
 
@@ -262,7 +281,8 @@ class Worker:
             metadata = self.pipeline.run(job, control)
             control.raise_if_stopped()
             control.flush()
-            self.queue.complete(claim, metadata)
+            if not self._completions.complete(claim, metadata):
+                raise LeaseLostError(f"job {claim.job_id}: lease lost before completion")
         except JobCancelledError:
             self._flush_quietly(control)
             self.queue.cancel(claim)
@@ -354,6 +374,7 @@ class Worker:
     def _start_side_tasks(self) -> None:
         o = self.options
         tasks: dict[str, Callable[[], None]] = {
+            "completer": lambda: self._completions.run(self._halt),
             "heartbeat": self._heartbeat_loop,
             "progress": self._progress_loop,
             "reaper": self._reaper_loop,
@@ -463,8 +484,9 @@ class Worker:
         for control, _ in leftovers:
             control.shutdown.set()
         grace = time.monotonic() + min(10.0, max(1.0, self._shutdown_timeout))
-        for _, thread in leftovers:
-            thread.join(max(0.0, grace - time.monotonic()))
+        while self._running_items() and time.monotonic() < grace:
+            self._wake.wait(0.05)
+            self._wake.clear()
         for control, _ in self._running_items():
             # The job's thread is stuck in native code: hand the job back from here and fence
             # the thread out (its later writes no longer match the claim).
@@ -484,6 +506,8 @@ class Worker:
                     exc,
                     extra={"event": "job.release_failed"},
                 )
+        for _ in self._slots:
+            self._slots_queue.put(None)
         self._halt.set()
         for thread in self._side_tasks.values():
             thread.join(5)
@@ -491,6 +515,6 @@ class Worker:
             "worker stopped", extra={"event": "worker.stopped", "worker_id": self.options.worker_id}
         )
 
-    def _running_items(self) -> list[tuple[WorkerJobControl, threading.Thread]]:
+    def _running_items(self) -> list[tuple[WorkerJobControl, threading.Thread | None]]:
         with self._lock:
             return list(self._running.values())

@@ -3,7 +3,7 @@
 -- State machine (function that moves each edge in brackets):
 --
 --   PENDING ──[claim_jobs]──────────────────────────────► PROCESSING
---   PROCESSING ──[complete_job]─────────────────────────► COMPLETED
+--   PROCESSING ──[complete_job, complete_jobs]──────────► COMPLETED
 --   PROCESSING ──[fail_job: retryable, attempts left]───► PENDING   (run_after = now() + backoff)
 --   PROCESSING ──[fail_job: permanent or last attempt]──► FAILED
 --   PROCESSING ──[release_job: worker shutting down]────► PENDING   (attempt given back)
@@ -264,6 +264,37 @@ $$;
 comment on function processor.complete_job(bigint, text, integer, jsonb) is
   'Mark a claimed job COMPLETED, saving its metadata; false when the claim is lost.';
 
+-- complete_jobs: complete_job for a batch, in one round trip and one commit, for workers
+-- that finish many short jobs. p_jobs is a JSON array of {"job_id", "attempts", "metadata"};
+-- each element is fenced on its own. Returns the ids completed; the others lost their claim.
+create function processor.complete_jobs(
+  p_worker_id text,
+  p_jobs jsonb
+)
+returns setof bigint
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  v_item jsonb;
+begin
+  for v_item in select value from jsonb_array_elements(p_jobs) loop
+    if processor.complete_job(
+      (v_item ->> 'job_id')::bigint,
+      p_worker_id,
+      (v_item ->> 'attempts')::integer,
+      nullif(v_item -> 'metadata', 'null'::jsonb)
+    ) then
+      return next (v_item ->> 'job_id')::bigint;
+    end if;
+  end loop;
+end;
+$$;
+
+comment on function processor.complete_jobs(text, jsonb) is
+  'Batched complete_job: returns the ids completed; each element fenced on its own.';
+
 -- retry_backoff: delay before attempt p_attempts + 1 after a transient failure of attempt
 -- p_attempts: exponential (10 s, 20 s, 40 s, … capped at 1 h) with "equal jitter": a random
 -- point in the upper half of the step, so retries of many jobs spread out yet keep growing.
@@ -451,6 +482,7 @@ revoke all on function
   processor.record_progress(bigint, text, integer, text, real, jsonb),
   processor.save_metadata(bigint, text, integer, jsonb),
   processor.complete_job(bigint, text, integer, jsonb),
+  processor.complete_jobs(text, jsonb),
   processor.retry_backoff(integer),
   processor.fail_job(bigint, text, integer, text, text, boolean, integer),
   processor.release_job(bigint, text, integer),
@@ -464,6 +496,7 @@ grant execute on function
   processor.record_progress(bigint, text, integer, text, real, jsonb),
   processor.save_metadata(bigint, text, integer, jsonb),
   processor.complete_job(bigint, text, integer, jsonb),
+  processor.complete_jobs(text, jsonb),
   processor.retry_backoff(integer),
   processor.fail_job(bigint, text, integer, text, text, boolean, integer),
   processor.release_job(bigint, text, integer),

@@ -443,3 +443,26 @@ def test_jobs_that_become_pending_notify_listeners(admin, db_url) -> None:
         admin.execute("update public.video_jobs set status = 'PENDING' where id = %s", (job_id,))
         payloads = [n.payload for n in listener.notifies(timeout=5, stop_after=1)]
         assert payloads == [str(job_id)]
+
+
+def test_complete_jobs_completes_a_batch_and_fences_each_element(admin, proc) -> None:
+    import json
+
+    ids = add_jobs(admin, 3)
+    claimed = {j["id"]: j["attempts"] for j in claim(proc, n=3)}
+    batch = [
+        {"job_id": ids[0], "attempts": claimed[ids[0]], "metadata": {"title": "one"}},
+        {"job_id": ids[1], "attempts": claimed[ids[1]] + 5, "metadata": None},  # stale claim
+        {"job_id": ids[2], "attempts": claimed[ids[2]], "metadata": None},
+    ]
+    done = proc.execute(
+        "select processor.complete_jobs(%s, %s::jsonb)", (WORKER, json.dumps(batch))
+    ).fetchall()
+    assert sorted(r[0] for r in done) == [ids[0], ids[2]]
+    assert [job(admin, i)["status"] for i in ids] == ["COMPLETED", "PROCESSING", "COMPLETED"]
+    assert (
+        one(admin, "select title from public.video_metadata where job_id = %s", (ids[0],)) == "one"
+    )
+    assert (
+        one(admin, "select count(*) from public.video_metadata where job_id = %s", (ids[2],)) == 0
+    )
