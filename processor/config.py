@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     ai_provider: Literal["gemini", "local"] | None = None
     gemini_api_key: SecretStr | None = None
     gemini_model: str = "gemini-2.5-flash"
+    # Another Gemini API endpoint (a proxy, or a local stand-in in tests); unset: Google's.
+    gemini_base_url: str | None = None
+    gemini_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    # How long a cached AI answer (same provider, model, prompt version and input) is reused.
+    ai_cache_ttl_seconds: int = Field(default=2_592_000, ge=60)
     transcriber: Literal["whisper", "gemini"] = "whisper"
     whisper_model: str | None = None
     whisper_device: Literal["auto", "cpu", "cuda"] = "auto"

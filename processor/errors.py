@@ -5,7 +5,8 @@ its default message. `retryable` decides between a retry with backoff and FAILED
 
     VprocError ("internal", retried)
     ├─ PermanentError → FAILED now
-    │    InvalidMediaError, UnsupportedMediaError, SourceMissingError, ConfigurationError, …
+    │    InvalidMediaError, UnsupportedMediaError, SourceMissingError, ConfigurationError,
+    │    AIBlockedError, AIRequestRejectedError, …
     ├─ TransientError → retried with backoff until max_attempts
     │    StorageUnavailableError, ProviderRateLimitedError, DatabaseUnavailableError, …
     ├─ LeaseLostError: the claim is gone; stop quietly, write nothing
@@ -79,6 +80,12 @@ class AIBlockedError(PermanentError):
     """The AI provider refused the content."""
 
     error_code = "ai_blocked"
+
+
+class AIRequestRejectedError(PermanentError):
+    """The AI provider rejected the request."""
+
+    error_code = "ai_rejected"
 
 
 class DatabaseError(PermanentError):

@@ -7,11 +7,16 @@ picks one by AI_PROVIDER. The output model doubles as Gemini's response schema.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, Field
 
 from processor.ai.transcription import Transcript
+from processor.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from processor.ai.cache import AICache
+    from processor.config import Settings
 
 
 class Chapter(BaseModel):
@@ -51,3 +56,33 @@ class MetadataGenerator(Protocol):
     ) -> GeneratedMetadata:
         """Generate metadata; raises a processor.errors.VprocError on failure."""
         ...
+
+
+def make_metadata_generator(
+    settings: Settings, *, cache: AICache | None = None
+) -> MetadataGenerator:
+    """The MetadataGenerator for AI_PROVIDER (default: gemini with a key, local without).
+
+    With a cache, paid calls go through it (a retry or re-run of the same input is answered
+    from Postgres); the local engine is free and deterministic, so it is never cached.
+    Raises ConfigurationError for AI_PROVIDER=gemini without GEMINI_API_KEY.
+    """
+    if settings.effective_ai_provider == "gemini":
+        if settings.gemini_api_key is None:
+            raise ConfigurationError("AI_PROVIDER=gemini needs GEMINI_API_KEY")
+        from processor.ai.gemini import GeminiMetadataGenerator
+
+        generator: MetadataGenerator = GeminiMetadataGenerator(
+            settings.gemini_api_key.get_secret_value(),
+            settings.gemini_model,
+            base_url=settings.gemini_base_url,
+            timeout_seconds=settings.gemini_timeout_seconds,
+        )
+        if cache is None:
+            return generator
+        from processor.ai.cache import CachedMetadataGenerator
+
+        return CachedMetadataGenerator(generator, cache)
+    from processor.ai.local import LocalMetadataGenerator
+
+    return LocalMetadataGenerator()

@@ -133,7 +133,7 @@ def submit_via_supabase(
             "size_bytes": size_bytes,
         }
         try:
-            with _rest_errors("insert into videos"):
+            with _rest_errors("insert the video row"):
                 client.table("videos").insert(row, returning=ReturnMethod.minimal).execute()
         except PermanentError:
             # Only a refusal is certain to have inserted nothing; after a timeout the row may
