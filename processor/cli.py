@@ -200,6 +200,18 @@ def run(
     )
 
 
+@app.command("process")
+def process(
+    file: Annotated[Path, typer.Argument(help="Video file.", show_default=False)],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the results.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Process one file without a database: transcript, subtitles, thumbnail, metadata.json."""
+    from processor.commands.process import process_command
+
+    process_command(file, out_dir, as_json=as_json)
+
+
 @app.command("submit")
 def submit(
     ctx: typer.Context,

@@ -9,10 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +19,7 @@ from pydantic import ValidationError
 
 from processor.ai.metadata import GeneratedMetadata, MetadataContext, MetadataGenerator
 from processor.ai.transcription import Transcriber, Transcript
+from processor.db import queries
 from processor.errors import DatabaseError, DatabaseUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -29,23 +28,6 @@ CacheKind = Literal["metadata", "transcript"]
 ConnectionFactory = Callable[[], AbstractContextManager[Any]]
 
 DEFAULT_TTL_SECONDS = 30 * 24 * 3600
-
-_BLOCK = re.compile(
-    r"^-- name: (?P<name>\w+)\n-- purpose: (?P<purpose>[^\n]+)\n(?P<sql>.*?)(?=^-- name:|\Z)",
-    re.S | re.M,
-)
-
-
-def load_queries(text: str) -> dict[str, str]:
-    """Parse `-- name:` / `-- purpose:` blocks into {name: statement}."""
-    queries = {m["name"]: m["sql"].strip().rstrip(";") for m in _BLOCK.finditer(text)}
-    declared = re.findall(r"^-- name: (\w+)", text, re.M)
-    if sorted(declared) != sorted(queries):
-        raise ValueError("every `-- name:` block needs a `-- purpose:` line right after it")
-    return queries
-
-
-QUERIES = load_queries((resources.files("processor.ai") / "cache.sql").read_text("utf-8"))
 
 
 def cache_key(provider: str, model: str, prompt_version: str, payload: Any) -> str:
@@ -122,19 +104,19 @@ class AICache:
         """
         try:
             with self._connect() as conn:
-                row = conn.execute(QUERIES["get_ai_cache_entry"], {"cache_key": key}).fetchone()
+                value = queries.get_ai_cache_entry(conn, cache_key=key)
         except (DatabaseUnavailableError, DatabaseError) as exc:
             logger.warning(
                 "ai cache read failed: %s",
                 exc.message,
                 extra={"event": "ai_cache.read_failed", "kind": kind},
             )
-            row = None
-        if row is None or not isinstance(row[0], dict):
+            value = None
+        if not isinstance(value, dict):
             self._misses.labels(kind=kind).inc()
             return None
         self._hits.labels(kind=kind).inc()
-        return row[0]
+        return value
 
     def put(
         self,
@@ -147,18 +129,18 @@ class AICache:
         prompt_version: str,
     ) -> None:
         """Store `value` under `key` for the TTL; a database failure is logged, not raised."""
-        params = {
-            "cache_key": key,
-            "kind": kind,
-            "provider": provider,
-            "model": model,
-            "prompt_version": prompt_version,
-            "response": json.dumps(value, ensure_ascii=False),
-            "ttl_seconds": self.ttl_seconds,
-        }
         try:
             with self._connect() as conn:
-                conn.execute(QUERIES["put_ai_cache_entry"], params)
+                queries.put_ai_cache_entry(
+                    conn,
+                    cache_key=key,
+                    kind=kind,
+                    provider=provider,
+                    model=model,
+                    prompt_version=prompt_version,
+                    response=value,
+                    ttl_seconds=self.ttl_seconds,
+                )
         except (DatabaseUnavailableError, DatabaseError) as exc:
             logger.warning(
                 "ai cache write failed: %s",
@@ -169,8 +151,7 @@ class AICache:
     def purge_expired(self) -> int:
         """Delete expired rows; return how many. Raises the connection's errors."""
         with self._connect() as conn:
-            row = conn.execute(QUERIES["purge_expired_ai_cache"]).fetchone()
-        return int(row[0]) if row else 0
+            return queries.purge_expired_ai_cache(conn)
 
 
 def _prompt_version(backend: object) -> str:

@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from processor.ai.cache import AICache
+    from processor.config import Settings
 
 
 @dataclass(frozen=True)
@@ -116,3 +120,26 @@ class Transcriber(Protocol):
         windows and raises to abort. Raises a processor.errors.VprocError on failure.
         """
         ...
+
+
+def make_transcriber(settings: Settings, *, cache: AICache | None = None) -> Transcriber:
+    """Build the backend that TRANSCRIBER names; the model itself loads on first use.
+
+    With a cache, a paid backend (Gemini) answers a repeated input from Postgres; whisper runs
+    locally and is never cached. Raises ConfigurationError when the backend is not available.
+    """
+    from processor.errors import ConfigurationError
+
+    if settings.transcriber == "whisper":
+        from processor.ai.whisper import WhisperTranscriber
+
+        return WhisperTranscriber(
+            settings.whisper_model,
+            device=settings.whisper_device,
+            compute_type=settings.whisper_compute_type,
+        )
+    if settings.transcriber == "gemini":
+        from processor.ai.gemini import make_gemini_transcriber
+
+        return make_gemini_transcriber(settings, cache=cache)
+    raise ConfigurationError(f"unknown TRANSCRIBER {settings.transcriber!r}")

@@ -61,12 +61,27 @@ def run_worker(
         until_empty=until_empty,
         listen=listen,
     )
-    pipeline = load_pipeline(pipeline_spec, settings)
     db = services.database(
         application_name=f"vproc-worker:{options.worker_id}",
         max_size=min(options.concurrency, 8) + 2,
     )
     metrics = Metrics()
+    if pipeline_spec == DEFAULT_PIPELINE:
+        from processor.ai.cache import AICache
+        from processor.pipeline import make_pipeline
+
+        cache = AICache(
+            db.connection, ttl_seconds=settings.ai_cache_ttl_seconds, registry=metrics.registry
+        )
+        pipeline: Pipeline = make_pipeline(
+            settings,
+            cache=cache,
+            observe_duration=lambda stage, seconds: metrics.stage_duration.labels(
+                stage=stage
+            ).observe(seconds),
+        )
+    else:
+        pipeline = load_pipeline(pipeline_spec, settings)
     worker = Worker(db, pipeline, options, metrics=metrics)
     server = serve(metrics, metrics_port, worker.health) if metrics_port is not None else None
     if install_signal_handlers and threading.current_thread() is threading.main_thread():

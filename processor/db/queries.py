@@ -364,3 +364,40 @@ def retry_video_job(conn: psycopg.Connection, *, job_id: int) -> RpcJob:
 
 def cancel_video_job(conn: psycopg.Connection, *, job_id: int) -> RpcJob:
     return _rows(conn, "cancel_video_job", RpcJob, {"job_id": job_id})[0]
+
+
+# --- AI response cache ----------------------------------------------------------------------
+
+
+def get_ai_cache_entry(conn: psycopg.Connection, *, cache_key: str) -> Any:
+    """The unexpired cached response (a JSON value), or None."""
+    return _scalar(conn, "get_ai_cache_entry", {"cache_key": cache_key})
+
+
+def put_ai_cache_entry(
+    conn: psycopg.Connection,
+    *,
+    cache_key: str,
+    kind: str,
+    provider: str,
+    model: str,
+    prompt_version: str,
+    response: Mapping[str, Any],
+    ttl_seconds: int,
+) -> None:
+    conn.execute(
+        QUERIES["put_ai_cache_entry"],
+        {
+            "cache_key": cache_key,
+            "kind": kind,
+            "provider": provider,
+            "model": model,
+            "prompt_version": prompt_version,
+            "response": Jsonb(dict(response)),
+            "ttl_seconds": ttl_seconds,
+        },
+    )
+
+
+def purge_expired_ai_cache(conn: psycopg.Connection) -> int:
+    return int(_scalar(conn, "purge_expired_ai_cache", {}) or 0)

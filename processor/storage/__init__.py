@@ -1,0 +1,109 @@
+"""Object storage: the Storage capability, object-key rules and the backend factory.
+
+Backends live in `local.py`, `supabase.py` and `gcs.py`; only `make_storage` branches on
+STORAGE_BACKEND, and it imports a backend's library only when that backend is chosen.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from processor.errors import ConfigurationError, PermanentError
+
+if TYPE_CHECKING:
+    from processor.config import Settings
+
+__all__ = ["MAX_KEY_BYTES", "Storage", "check_bucket", "check_key", "make_storage"]
+
+MAX_KEY_BYTES = 1024  # the limit Supabase Storage (S3) and GCS put on object names
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+
+
+class Storage(Protocol):
+    """Buckets of objects addressed by `/`-separated keys (`<owner_id>/<job_id>/file`)."""
+
+    name: str  # backend name, for logs: "local", "supabase" or "gcs"
+
+    def put_file(self, bucket: str, key: str, path: Path, content_type: str | None = None) -> None:
+        """Upload `path` to `bucket/key`, replacing any existing object (upsert).
+
+        Raises StorageUnavailableError when the store cannot be reached (retry later).
+        """
+        ...
+
+    def download_to(self, bucket: str, key: str, dest_path: Path) -> int:
+        """Stream `bucket/key` into `dest_path` and return the number of bytes written.
+
+        Never holds the whole object in memory. Raises SourceMissingError when the object
+        does not exist and StorageUnavailableError on 5xx or network failures; a partial
+        `dest_path` is removed on failure.
+        """
+        ...
+
+    def exists(self, bucket: str, key: str) -> bool:
+        """Whether `bucket/key` exists."""
+        ...
+
+    def signed_url(self, bucket: str, key: str, expires_in_seconds: int) -> str:
+        """A URL that reads `bucket/key` without further credentials until it expires."""
+        ...
+
+
+def check_key(key: str) -> str:
+    """Return `key` if it is a safe relative object key, else raise PermanentError.
+
+    Refused: empty keys, absolute keys, empty, `.` or `..` segments, backslashes, control
+    characters, and keys longer than MAX_KEY_BYTES in UTF-8. Unicode and spaces are fine.
+    """
+    problem = None
+    if not key:
+        problem = "is empty"
+    elif key.startswith("/"):
+        problem = "is absolute"
+    elif "\\" in key or any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+        problem = "contains a backslash or a control character"
+    elif any(part in ("", ".", "..") for part in key.split("/")):
+        problem = "has an empty, '.' or '..' segment"
+    elif len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        problem = f"is longer than {MAX_KEY_BYTES} bytes"
+    if problem:
+        # Never echo the whole key: it can be long and is user-controlled.
+        raise PermanentError(f"invalid object key {key[:80]!r}: it {problem}")
+    return key
+
+
+def check_bucket(bucket: str) -> str:
+    """Return `bucket` if it is a plain bucket name (lower case, digits, `.`, `_`, `-`)."""
+    if not _BUCKET_NAME.fullmatch(bucket) or ".." in bucket:
+        raise PermanentError(f"invalid bucket name {bucket[:80]!r}")
+    return bucket
+
+
+def make_storage(settings: Settings) -> Storage:
+    """Build the backend that STORAGE_BACKEND names from `settings`.
+
+    Raises ConfigurationError when the backend's settings are missing.
+    """
+    if settings.storage_backend == "local":
+        from processor.storage.local import LocalStorage
+
+        return LocalStorage(settings.effective_local_storage_path)
+    if settings.storage_backend == "supabase":
+        from processor.storage.supabase import SupabaseStorage
+
+        if not settings.supabase_url or settings.supabase_service_role_key is None:
+            raise ConfigurationError(
+                "STORAGE_BACKEND=supabase needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"
+            )
+        return SupabaseStorage(
+            settings.supabase_url, settings.supabase_service_role_key.get_secret_value()
+        )
+    if settings.storage_backend == "gcs":
+        from processor.storage.gcs import GcsStorage
+
+        if not settings.gcs_bucket_name:
+            raise ConfigurationError("STORAGE_BACKEND=gcs needs GCS_BUCKET_NAME")
+        return GcsStorage.from_environment(settings.gcs_bucket_name)
+    raise ConfigurationError(f"unknown STORAGE_BACKEND {settings.storage_backend!r}")

@@ -7,38 +7,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-import processor.ai.cache as cache_module
 from processor.ai.cache import (
-    QUERIES,
     AICache,
     CachedMetadataGenerator,
     cache_key,
     file_sha256,
-    load_queries,
 )
 from processor.ai.local import LocalMetadataGenerator
 from processor.ai.metadata import MetadataContext
 from processor.ai.transcription import Segment, Transcript
+from processor.db.queries import QUERIES
 from processor.errors import DatabaseUnavailableError
 
 
-def test_every_query_is_used_and_every_used_query_exists() -> None:
-    source = Path(cache_module.__file__).read_text("utf-8")
-    used = set(re.findall(r'QUERIES\["(\w+)"\]', source))
-    assert used == set(QUERIES)
-
-
-def test_every_query_uses_named_parameters_only() -> None:
-    for name, sql in QUERIES.items():
-        assert "processor.ai_cache" in sql, name
-        assert not re.search(r"%s|\{|\}", sql), name
-
-
-def test_a_block_without_purpose_is_refused() -> None:
-    with pytest.raises(ValueError, match="purpose"):
-        load_queries("-- name: broken\nselect 1;\n")
+def test_the_cache_queries_touch_only_the_cache_table() -> None:
+    for name in ("get_ai_cache_entry", "put_ai_cache_entry", "purge_expired_ai_cache"):
+        assert "processor.ai_cache" in QUERIES[name], name
 
 
 def test_keys_change_with_every_part_and_ignore_dict_order() -> None:

@@ -1,0 +1,366 @@
+"""The PyAV media toolkit: probe, streaming audio extraction and keyframe thumbnails.
+
+PyAV bundles FFmpeg. FFmpeg errors are translated here into InvalidMediaError /
+UnsupportedMediaError; nothing above this module imports `av`.
+"""
+
+from __future__ import annotations
+
+import gc
+import wave
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+from av.stream import Disposition
+
+from processor.errors import InvalidMediaError, UnsupportedMediaError
+from processor.media import AUDIO_SAMPLE_RATE, AudioInfo, MediaInfo, ThumbnailInfo
+from processor.media.frames import brightness, fit_width, score_frame
+
+THUMBNAIL_CANDIDATES = 12
+SCORE_WIDTH = 256  # candidates are scored on a grey copy this wide
+JPEG_QSCALE = 3  # mjpeg quantiser: 2 (best) … 31; 3 is visually lossless for thumbnails
+PROBE_PACKET_LIMIT = 500  # packets read to find a first decodable video frame
+STOP_CHECK_PACKETS = 64  # packets between cancellation checks while decoding audio
+
+_WEBM_CODECS = frozenset({"vp8", "vp9", "av1", "libdav1d", "opus", "vorbis", "webvtt"})
+# Demuxers that read a single still picture or plain text: never a video.
+_STILL_FORMATS = ("image2", "tty", "ico", "bmp", "srt", "webvtt", "ass", "lrc")
+
+
+class PyAVMediaToolkit:
+    """MediaToolkit on PyAV."""
+
+    name = "pyav"
+
+    def probe(self, path: Path) -> MediaInfo:
+        """Open the container, read stream facts and decode the first video frame.
+
+        Raises InvalidMediaError for empty, truncated, corrupt or non-video files (an image or
+        text renamed .mp4) and UnsupportedMediaError for audio-only files or unknown codecs.
+        """
+        size = Path(path).stat().st_size
+        if size == 0:
+            raise InvalidMediaError("the file is empty")
+        with _opened(path) as container:
+            format_name = _short_format_name(container)
+            if container.format.name.endswith("_pipe") or container.format.name in _STILL_FORMATS:
+                raise InvalidMediaError(f"not a video: the file is {_describe(container)}")
+            video = _video_stream(container)
+            audio = container.streams.audio[0] if container.streams.audio else None
+            if video is None:
+                if audio is not None:
+                    raise UnsupportedMediaError("the file has audio but no video stream")
+                raise InvalidMediaError("the file has no video stream")
+            if video.codec_context is None or video.codec_context.name in ("", "none"):
+                raise UnsupportedMediaError("the video codec is not supported")
+            duration = _duration_seconds(container)
+            first = _first_video_frame(container, video)
+            if first is None:
+                raise InvalidMediaError("no video frame could be decoded (truncated or corrupt)")
+            if duration <= 0:
+                duration = _scan_duration_seconds(container)
+            if duration <= 0:
+                raise InvalidMediaError("the video has no duration")
+            rotation = _rotation(first)
+            width, height = first.width, first.height
+            if rotation in (90, 270):
+                width, height = height, width
+            rate = video.average_rate or video.guessed_rate
+            return MediaInfo(
+                duration_seconds=round(duration, 3),
+                format_name=format_name,
+                has_video=True,
+                has_audio=audio is not None,
+                width=width,
+                height=height,
+                video_codec=video.codec_context.name,
+                audio_codec=audio.codec_context.name if audio is not None else None,
+                frame_rate=round(float(rate), 3) if rate else None,
+                audio_sample_rate=audio.codec_context.sample_rate if audio is not None else None,
+                audio_channels=(
+                    audio.codec_context.layout.nb_channels if audio is not None else None
+                ),
+                rotation_degrees=rotation,
+                bit_rate=container.bit_rate or None,
+            )
+
+    def extract_audio(
+        self,
+        path: Path,
+        dest_wav: Path,
+        *,
+        on_progress: Callable[[float], None] | None = None,
+        should_stop: Callable[[], None] | None = None,
+    ) -> AudioInfo:
+        """Decode packet by packet, resample to 16 kHz mono s16 and append to the WAV.
+
+        Memory stays at a few decoded frames whatever the length. Undecodable packets are
+        skipped and counted; InvalidMediaError if nothing at all decodes.
+        """
+        samples = 0
+        skipped = 0
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_SAMPLE_RATE)
+        try:
+            with _opened(path) as container, wave.open(str(dest_wav), "wb") as out:
+                out.setnchannels(1)
+                out.setsampwidth(2)
+                out.setframerate(AUDIO_SAMPLE_RATE)
+                if not container.streams.audio:
+                    raise InvalidMediaError("the file has no audio stream")
+                stream = container.streams.audio[0]
+                total = _duration_seconds(container) or 0.0
+                for count, packet in enumerate(container.demux(stream)):
+                    if should_stop is not None and count % STOP_CHECK_PACKETS == 0:
+                        should_stop()
+                    try:
+                        frames = packet.decode()
+                    except av.error.InvalidDataError:
+                        skipped += 1
+                        continue
+                    for frame in frames:
+                        for block in resampler.resample(frame):
+                            data = block.to_ndarray().tobytes()
+                            out.writeframes(data)
+                            samples += len(data) // 2
+                    if on_progress is not None and total > 0 and packet.pts is not None:
+                        on_progress(min(1.0, float(packet.pts * stream.time_base) / total))
+                for block in resampler.resample(None):
+                    data = block.to_ndarray().tobytes()
+                    out.writeframes(data)
+                    samples += len(data) // 2
+        except av.error.FFmpegError as exc:
+            raise InvalidMediaError(f"the audio track cannot be decoded ({_reason(exc)})") from exc
+        finally:
+            # FFmpeg resampler contexts are freed only when collected (faster-whisper #390).
+            del resampler
+            gc.collect()
+        if samples == 0 and skipped:
+            raise InvalidMediaError("the audio track cannot be decoded")
+        return AudioInfo(
+            duration_seconds=round(samples / AUDIO_SAMPLE_RATE, 3),
+            sample_count=samples,
+            skipped_packets=skipped,
+        )
+
+    def extract_thumbnail(
+        self,
+        path: Path,
+        dest_jpeg: Path,
+        *,
+        duration_seconds: float,
+        max_width: int = 1280,
+        should_stop: Callable[[], None] | None = None,
+    ) -> ThumbnailInfo:
+        """Seek to keyframes spread over the video, score each, JPEG-encode the best.
+
+        Only keyframes are decoded (one per candidate), so the cost does not grow with the
+        video's length. The frame is rotated as the file says it should be displayed.
+        """
+        best: tuple[float, float, av.VideoFrame] | None = None  # (score, brightness, frame)
+        scored = 0
+        with _opened(path) as container:
+            stream = _video_stream(container)
+            if stream is None:
+                raise InvalidMediaError("the file has no video stream")
+            stream.codec_context.skip_frame = "NONKEY"
+            seen: set[int] = set()
+            for target in _candidate_times(stream, duration_seconds):
+                if should_stop is not None:
+                    should_stop()
+                frame = _keyframe_at(container, stream, target)
+                if frame is None or frame.pts in seen:
+                    continue
+                seen.add(frame.pts if frame.pts is not None else -scored - 1)
+                gray = _gray(frame)
+                scored += 1
+                key = (score_frame(gray), brightness(gray))
+                if best is None or key > best[:2]:
+                    best = (*key, frame)
+            if best is None:
+                stream.codec_context.skip_frame = "DEFAULT"
+                frame = _first_video_frame(container, stream, seek=True)
+                if frame is None:
+                    raise InvalidMediaError("no video frame could be decoded")
+                gray = _gray(frame)
+                best, scored = (score_frame(gray), brightness(gray), frame), 1
+        score, _, frame = best
+        width, height = _write_jpeg(frame, dest_jpeg, max_width)
+        time_seconds = float(frame.time) if frame.time is not None else 0.0
+        return ThumbnailInfo(
+            width=width,
+            height=height,
+            time_seconds=round(max(0.0, time_seconds), 3),
+            score=round(score, 4),
+            candidates=scored,
+        )
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[av.container.InputContainer]:
+    """Open an input container, turning FFmpeg's refusal into InvalidMediaError."""
+    try:
+        container = av.open(str(path), mode="r", metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise InvalidMediaError(f"not a readable video ({_reason(exc)})") from exc
+    try:
+        yield container
+    except av.error.FFmpegError as exc:
+        raise InvalidMediaError(f"the video cannot be read ({_reason(exc)})") from exc
+    finally:
+        container.close()
+
+
+def _reason(exc: Exception) -> str:
+    """FFmpeg's own words, without the file path PyAV appends."""
+    strerror = getattr(exc, "strerror", None)
+    return str(strerror or type(exc).__name__).strip().rstrip(".")
+
+
+def _describe(container: av.container.InputContainer) -> str:
+    name = container.format.name
+    if name.endswith("_pipe"):
+        return f"an image ({name.removesuffix('_pipe')})"
+    return "an image" if name in ("image2", "ico", "bmp") else "not a video"
+
+
+def _short_format_name(container: av.container.InputContainer) -> str:
+    """FFmpeg names demuxers by family ("mov,mp4,m4a,…"); pick the member the content is.
+
+    ISO media files say what they are in their major brand ("qt" is QuickTime). WebM is
+    Matroska restricted to VP8/VP9/AV1 video and Vorbis/Opus audio.
+    """
+    names = container.format.name.split(",")
+    if "mov" in names:
+        brand = str(container.metadata.get("major_brand", "")).strip().lower()
+        if brand == "qt":
+            return "mov"
+        if brand.startswith("3g"):
+            return "3gp"
+        return "m4a" if brand.startswith("m4a") else "mp4"
+    if "webm" in names:
+        codecs = {s.codec_context.name for s in container.streams if s.codec_context}
+        return "webm" if codecs <= _WEBM_CODECS else "matroska"
+    return names[0]
+
+
+def _video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
+    """The first real video stream (cover art and still pictures do not count)."""
+    for stream in container.streams.video:
+        if not stream.disposition & (Disposition.attached_pic | Disposition.still_image):
+            return stream
+    return None
+
+
+def _duration_seconds(container: av.container.InputContainer) -> float:
+    """Container duration, else the longest stream duration, else 0."""
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    longest = 0.0
+    for stream in container.streams:
+        if stream.duration and stream.time_base:
+            longest = max(longest, float(stream.duration * stream.time_base))
+    return longest
+
+
+def _scan_duration_seconds(container: av.container.InputContainer) -> float:
+    """Read every packet header (no decoding) for files that do not state a duration.
+
+    Browser-recorded WebM files often lack one.
+    """
+    container.seek(0)
+    end = 0.0
+    for packet in container.demux():
+        if packet.pts is not None and packet.time_base:
+            end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    start = container.start_time / av.time_base if container.start_time else 0.0
+    return max(0.0, end - start)
+
+
+def _first_video_frame(
+    container: av.container.InputContainer, stream: av.VideoStream, *, seek: bool = False
+) -> av.VideoFrame | None:
+    """Decode frames from the start until one comes out (or PROBE_PACKET_LIMIT packets)."""
+    if seek:
+        container.seek(0, stream=stream)
+    for count, packet in enumerate(container.demux(stream)):
+        if count >= PROBE_PACKET_LIMIT:
+            break
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            continue
+        if frames:
+            return frames[0]
+    return None
+
+
+def _rotation(frame: av.VideoFrame) -> int:
+    """Clockwise display rotation in degrees (0, 90, 180 or 270)."""
+    try:
+        degrees = round(float(frame.rotation or 0))
+    except (AttributeError, TypeError, ValueError):
+        return 0
+    return (-degrees) % 360 if degrees % 90 == 0 else 0
+
+
+def _candidate_times(stream: av.VideoStream, duration: float) -> list[float]:
+    """Times (seconds) to seek to: spread over 5 %…95 % of the video, ending with 0."""
+    n = THUMBNAIL_CANDIDATES
+    times = [duration * (0.05 + 0.9 * i / (n - 1)) for i in range(n)] if duration > 0 else []
+    return [*times, 0.0]
+
+
+def _keyframe_at(
+    container: av.container.InputContainer, stream: av.VideoStream, seconds: float
+) -> av.VideoFrame | None:
+    """The keyframe at or before `seconds` (skip_frame=NONKEY: only keyframes decode)."""
+    offset = stream.start_time or 0
+    target = offset + int(seconds / stream.time_base)
+    try:
+        container.seek(target, stream=stream, backward=True, any_frame=False)
+    except av.error.FFmpegError:
+        return None
+    stream.codec_context.flush_buffers()
+    for count, packet in enumerate(container.demux(stream)):
+        if count >= PROBE_PACKET_LIMIT:
+            return None
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            continue
+        if frames:
+            return frames[0]
+    return None
+
+
+def _gray(frame: av.VideoFrame) -> np.ndarray:
+    width, height = fit_width(frame.width, frame.height, SCORE_WIDTH)
+    return frame.reformat(width=width, height=height, format="gray").to_ndarray()
+
+
+def _write_jpeg(frame: av.VideoFrame, dest: Path, max_width: int) -> tuple[int, int]:
+    """Rotate for display, scale to at most `max_width` wide, encode with mjpeg."""
+    rotation = _rotation(frame)
+    src_w, src_h = (
+        (frame.height, frame.width) if rotation in (90, 270) else (frame.width, frame.height)
+    )
+    width, height = fit_width(src_w, src_h, max_width)
+    if rotation:
+        rgb = frame.to_ndarray(format="rgb24")
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=-rotation // 90))
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    picture = frame.reformat(width=width, height=height, format="yuvj420p")
+    picture.pts = None
+    encoder = av.CodecContext.create("mjpeg", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuvj420p"
+    encoder.time_base = Fraction(1, 25)
+    encoder.qscale = JPEG_QSCALE
+    packets = [*encoder.encode(picture), *encoder.encode(None)]
+    Path(dest).write_bytes(b"".join(bytes(p) for p in packets))
+    return width, height

@@ -1,0 +1,64 @@
+"""Artifact and work-file names, and reading stage outputs back (from the work directory,
+or from the artifacts store when the stage that made them ran in an earlier attempt)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path, PurePosixPath
+
+from processor.ai.transcription import Transcript
+from processor.pipeline.stage import StageContext
+
+TRANSCRIPT_TXT = "transcript.txt"
+TRANSCRIPT_JSON = "transcript.json"  # segments and words: what subtitles and resumes need
+SUBTITLES_VTT = "subtitles.vtt"
+SUBTITLES_SRT = "subtitles.srt"
+THUMBNAIL_JPG = "thumbnail.jpg"
+AUDIO_WAV = "audio.wav"
+
+CONTENT_TYPES = {
+    TRANSCRIPT_TXT: "text/plain; charset=utf-8",
+    TRANSCRIPT_JSON: "application/json",
+    SUBTITLES_VTT: "text/vtt; charset=utf-8",
+    SUBTITLES_SRT: "application/x-subrip; charset=utf-8",
+    THUMBNAIL_JPG: "image/jpeg",
+}
+
+_SAFE_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
+
+
+def source_path(ctx: StageContext) -> Path:
+    """Where the downloaded source lives: `source<.ext>` (never the user's file name, which
+    may be long or odd; the extension helps nothing but humans)."""
+    suffix = PurePosixPath(ctx.job.storage_path).suffix
+    return ctx.work_dir / ("source" + (suffix.lower() if _SAFE_SUFFIX.fullmatch(suffix) else ""))
+
+
+def audio_path(ctx: StageContext) -> Path:
+    return ctx.work_dir / AUDIO_WAV
+
+
+def upload(ctx: StageContext, name: str, path: Path) -> str:
+    """Upsert a work file as the job's artifact `name`; return its key."""
+    key = ctx.artifact_key(name)
+    ctx.storage.put_file(ctx.services.artifacts_bucket, key, path, CONTENT_TYPES.get(name))
+    return key
+
+
+def fetch(ctx: StageContext, name: str, key: str) -> Path:
+    """The work-directory copy of an artifact, downloaded if this attempt did not make it."""
+    path = ctx.work_dir / name
+    if not path.exists():
+        ctx.storage.download_to(ctx.services.artifacts_bucket, key, path)
+    return path
+
+
+def load_transcript(ctx: StageContext) -> Transcript:
+    """The transcribe stage's transcript; empty when that stage was skipped (no audio)."""
+    result = ctx.result_of("transcribe")
+    key = result.artifacts.get("transcript_json")
+    if result.skipped or not key:
+        return Transcript(language=None, segments=(), duration_seconds=0.0)
+    path = fetch(ctx, TRANSCRIPT_JSON, key)
+    return Transcript.from_json(json.loads(path.read_text(encoding="utf-8")))

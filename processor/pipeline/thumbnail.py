@@ -1,0 +1,37 @@
+"""Thumbnail stage: the best-scoring keyframe, at most 1280 px wide, as thumbnail.jpg."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from processor.pipeline.artifacts import THUMBNAIL_JPG, source_path, upload
+from processor.pipeline.stage import StageContext, StageResult
+
+MAX_WIDTH = 1280
+
+
+class ThumbnailStage:
+    name: ClassVar[str] = "thumbnail"
+    needs: ClassVar[tuple[str, ...]] = ("download", "probe")
+    local_output: ClassVar[bool] = False
+    weight: ClassVar[float] = 0.05
+
+    def run(self, ctx: StageContext) -> StageResult:
+        dest = ctx.work_dir / THUMBNAIL_JPG
+        info = ctx.media.extract_thumbnail(
+            source_path(ctx),
+            dest,
+            duration_seconds=float(ctx.result_of("probe").detail["duration_seconds"]),
+            max_width=MAX_WIDTH,
+            should_stop=ctx.raise_if_cancelled,
+        )
+        return StageResult(
+            detail={
+                "width": info.width,
+                "height": info.height,
+                "time_seconds": info.time_seconds,
+                "score": info.score,
+                "candidates": info.candidates,
+            },
+            artifacts={"thumbnail": upload(ctx, THUMBNAIL_JPG, dest)},
+        )

@@ -1,0 +1,260 @@
+"""One Storage contract, run against every backend that works offline.
+
+local: a temporary directory. gcs: a real gcp-storage-emulator process on 127.0.0.1, reached
+through STORAGE_EMULATOR_HOST. supabase: a small stateful stand-in for the Storage API routes
+the backend uses, served by pytest-httpserver (exact requests are checked in
+test_storage_supabase.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import httpx
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from processor.errors import PermanentError, SourceMissingError
+from processor.storage import Storage
+from processor.storage.local import LocalStorage
+from tests.support.waiting import wait_until
+
+SERVICE_KEY = "service-role-key-for-tests"
+
+
+# --- a stateful Supabase Storage stand-in ------------------------------------------------------
+
+
+class FakeSupabaseStorage:
+    """The object routes storage3 and SupabaseStorage call, backed by a dict."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.tokens: dict[str, tuple[str, str]] = {}
+
+    def install(self, server: HTTPServer) -> None:
+        obj = r"/storage/v1/object/{}(?P<bucket>[^/]+)/(?P<key>.+)$"
+        routes = [
+            ("POST", obj.format("sign/"), self.sign),
+            ("GET", obj.format("sign/"), self.read_signed),
+            ("GET", obj.format("info/"), self.info),
+            ("POST", obj.format(""), self.upload),
+            ("GET", obj.format(""), self.download),
+        ]
+        for method, pattern, handler in routes:
+            regex = re.compile("^" + pattern)
+            server.expect_request(regex, method=method).respond_with_handler(
+                lambda request, regex=regex, handler=handler: handler(
+                    request, *regex.match(request.path).groups()
+                )
+            )
+
+    def authorised(self, request: Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {SERVICE_KEY}"
+
+    @staticmethod
+    def not_found() -> Response:
+        body = {"statusCode": "404", "error": "not_found", "message": "Object not found"}
+        return Response(json.dumps(body), status=400, content_type="application/json")
+
+    def upload(self, request: Request, bucket: str, key: str) -> Response:
+        assert self.authorised(request)
+        exists = (bucket, key) in self.objects
+        if exists and request.headers.get("x-upsert") != "true":
+            return Response('{"statusCode":"409","error":"Duplicate","message":"exists"}', 400)
+        upload = request.files["file"]
+        self.objects[bucket, key] = (upload.read(), upload.mimetype)
+        return Response(json.dumps({"Key": f"{bucket}/{key}", "Id": str(uuid.uuid4())}), 200)
+
+    def download(self, request: Request, bucket: str, key: str) -> Response:
+        assert self.authorised(request)
+        if (bucket, key) not in self.objects:
+            return self.not_found()
+        data, content_type = self.objects[bucket, key]
+        return Response(data, 200, content_type=content_type)
+
+    def info(self, request: Request, bucket: str, key: str) -> Response:
+        assert self.authorised(request)
+        if (bucket, key) not in self.objects:
+            body = {"statusCode": "404", "error": "not_found", "message": "Object not found"}
+            return Response(json.dumps(body), status=404, content_type="application/json")
+        return Response(json.dumps({"name": key, "size": len(self.objects[bucket, key][0])}))
+
+    def sign(self, request: Request, bucket: str, key: str) -> Response:
+        assert self.authorised(request)
+        if (bucket, key) not in self.objects:
+            return self.not_found()
+        token = uuid.uuid4().hex
+        self.tokens[token] = (bucket, key)
+        url = f"/object/sign/{bucket}/{key}?token={token}"
+        return Response(json.dumps({"signedURL": url}), content_type="application/json")
+
+    def read_signed(self, request: Request, bucket: str, key: str) -> Response:
+        if self.tokens.get(request.args.get("token", "")) != (bucket, key):
+            return Response('{"error":"InvalidSignature"}', 400)
+        return Response(self.objects[bucket, key][0], 200)
+
+
+# --- the GCS emulator --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def gcs_emulator() -> Iterator[str]:
+    """A gcp-storage-emulator process (in memory) and STORAGE_EMULATOR_HOST pointing at it."""
+    port = free_port()
+    host = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "gcp_storage_emulator", "start", "--in-memory", "--quiet"]
+    proc = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(host + "/", timeout=1).status_code == 200
+        except httpx.TransportError:
+            assert proc.poll() is None, "the GCS emulator exited"
+            return False
+
+    try:
+        wait_until(healthy, timeout=30, what="the GCS emulator to answer", interval=0.05)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("STORAGE_EMULATOR_HOST", host)
+            yield host
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def signing_credentials():
+    """Service-account credentials with a throwaway key: V4 URLs are signed locally."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from google.oauth2 import service_account
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return service_account.Credentials.from_service_account_info(
+        {
+            "type": "service_account",
+            "project_id": "vproc-test",
+            "client_email": "vproc-test@vproc-test.iam.gserviceaccount.com",
+            "private_key": pem,
+            "token_uri": "http://127.0.0.1:9/token",
+        }
+    )
+
+
+# --- the parametrized backend ------------------------------------------------------------------
+
+
+@pytest.fixture(params=["local", "gcs", "supabase"])
+def storage(request, tmp_path: Path) -> Iterator[Storage]:
+    if request.param == "local":
+        yield LocalStorage(tmp_path / "store")
+    elif request.param == "gcs":
+        request.getfixturevalue("gcs_emulator")
+        from google.cloud import storage as gcs
+
+        from processor.storage.gcs import GcsStorage
+
+        client = gcs.Client(project="vproc-test")
+        bucket = client.create_bucket(f"vproc-{uuid.uuid4().hex[:12]}")
+        yield GcsStorage(client, bucket.name, signing_credentials=signing_credentials())
+    else:
+        from processor.storage.supabase import SupabaseStorage
+
+        server: HTTPServer = request.getfixturevalue("httpserver")
+        FakeSupabaseStorage().install(server)
+        backend = SupabaseStorage(server.url_for("/").rstrip("/"), SERVICE_KEY)
+        yield backend
+        backend.close()
+
+
+def read_url(url: str) -> bytes:
+    if url.startswith("file://"):
+        return Path(unquote(urlparse(url).path)).read_bytes()
+    response = httpx.get(url, timeout=10)
+    response.raise_for_status()
+    return response.content
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_put_then_download_round_trips_large_files(storage: Storage, tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    storage.put_file("videos", "owner/big.mp4", write(tmp_path / "src", data), "video/mp4")
+    size = storage.download_to("videos", "owner/big.mp4", tmp_path / "dest")
+    assert size == len(data)
+    assert (tmp_path / "dest").read_bytes() == data
+
+
+def test_put_is_an_upsert(storage: Storage, tmp_path: Path) -> None:
+    storage.put_file("video-artifacts", "o/1/transcript.txt", write(tmp_path / "a", b"first"))
+    storage.put_file("video-artifacts", "o/1/transcript.txt", write(tmp_path / "b", b"second"))
+    storage.download_to("video-artifacts", "o/1/transcript.txt", tmp_path / "dest")
+    assert (tmp_path / "dest").read_bytes() == b"second"
+
+
+def test_exists(storage: Storage, tmp_path: Path) -> None:
+    assert storage.exists("videos", "owner/nothing.mp4") is False
+    storage.put_file("videos", "owner/here.mp4", write(tmp_path / "src", b"x"))
+    assert storage.exists("videos", "owner/here.mp4") is True
+    assert storage.exists("video-artifacts", "owner/here.mp4") is False  # buckets are separate
+
+
+def test_missing_object_is_source_missing_and_leaves_no_file(
+    storage: Storage, tmp_path: Path
+) -> None:
+    with pytest.raises(SourceMissingError):
+        storage.download_to("videos", "owner/missing.mp4", tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()
+
+
+def test_unicode_and_spaces_in_keys(storage: Storage, tmp_path: Path) -> None:
+    key = "owner/vidéo ünïcode 📼 (final) #1.mp4"
+    storage.put_file("videos", key, write(tmp_path / "src", b"unicode"))
+    assert storage.exists("videos", key)
+    storage.download_to("videos", key, tmp_path / "dest")
+    assert (tmp_path / "dest").read_bytes() == b"unicode"
+
+
+@pytest.mark.parametrize("key", ["../escape.mp4", "/abs.mp4", "a//b.mp4", ""])
+def test_unsafe_keys_are_refused_everywhere(storage: Storage, tmp_path: Path, key: str) -> None:
+    src = write(tmp_path / "src", b"x")
+    with pytest.raises(PermanentError):
+        storage.put_file("videos", key, src)
+    with pytest.raises(PermanentError):
+        storage.download_to("videos", key, tmp_path / "dest")
+    with pytest.raises(PermanentError):
+        storage.exists("videos", key)
+
+
+def test_signed_url_reads_the_object(storage: Storage, tmp_path: Path) -> None:
+    storage.put_file("video-artifacts", "o/1/thumbnail.jpg", write(tmp_path / "src", b"jpeg!"))
+    url = storage.signed_url("video-artifacts", "o/1/thumbnail.jpg", 60)
+    assert read_url(url) == b"jpeg!"
