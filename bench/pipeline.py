@@ -30,12 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # standard library (bench/queue.py would hide `queue`); the repository root replaces it.
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
+from processor.ai.local import LocalMetadataGenerator
 from processor.ai.whisper import WhisperTranscriber
 from processor.config import Settings
 from processor.pipeline import build_pipeline
 from processor.pipeline.contract import JobInfo
 from processor.pipeline.memory import InMemoryJobControl
-from processor.pipeline.placeholder_metadata import PlaceholderMetadataGenerator
 from processor.storage.local import LocalStorage
 
 
@@ -64,7 +64,7 @@ def run_pipeline(video: Path, transcriber: WhisperTranscriber) -> float:
             Settings(_env_file=None),
             storage=storage,
             transcriber=transcriber,
-            metadata=PlaceholderMetadataGenerator(),
+            metadata=LocalMetadataGenerator(),
             work_root=Path(tmp) / "work",
         )
         started = time.perf_counter()

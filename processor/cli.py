@@ -200,6 +200,25 @@ def run(
     )
 
 
+@app.command("demo")
+def demo(
+    ctx: typer.Context,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Your own video instead of the bundled sample.")
+    ] = None,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Delete the embedded database and local store first.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print only the result.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the whole pipeline on a sample video, on this machine, with no keys or servers."""
+    from processor.commands.demo import run_demo
+
+    code = run_demo(_services(ctx), file=file, reset=reset, as_json=as_json, quiet=quiet)
+    raise typer.Exit(code)
+
+
 @app.command("process")
 def process(
     file: Annotated[Path, typer.Argument(help="Video file.", show_default=False)],

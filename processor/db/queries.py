@@ -326,6 +326,14 @@ def user_exists(conn: psycopg.Connection, *, user_id: uuid.UUID) -> bool:
     return bool(_scalar(conn, "user_exists", {"user_id": user_id}))
 
 
+def ensure_user(conn: psycopg.Connection, *, user_id: uuid.UUID, email: str) -> None:
+    conn.execute(QUERIES["ensure_user"], {"user_id": user_id, "email": email})
+
+
+def prioritize_job(conn: psycopg.Connection, *, job_id: int, priority: int) -> None:
+    conn.execute(QUERIES["prioritize_job"], {"job_id": job_id, "priority": priority})
+
+
 def act_as_user(conn: psycopg.Connection, *, user_id: uuid.UUID) -> None:
     """Inside the current transaction, become `user_id` as PostgREST would (role + JWT claims)."""
     claims = {"sub": str(user_id), "role": "authenticated", "aud": "authenticated"}

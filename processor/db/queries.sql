@@ -99,6 +99,16 @@ select owner_id from public.video_jobs where id = %(job_id)s::bigint;
 -- purpose: Whether an auth.users row exists.
 select exists (select 1 from auth.users where id = %(user_id)s);
 
+-- name: ensure_user
+-- purpose: Create an auth.users row if it is missing (the demo user on a local database).
+insert into auth.users (id, aud, role, email)
+values (%(user_id)s, 'authenticated', 'authenticated', %(email)s)
+on conflict (id) do nothing;
+
+-- name: prioritize_job
+-- purpose: Put a job ahead of older queued ones (the demo's job runs first).
+update public.video_jobs set priority = %(priority)s where id = %(job_id)s;
+
 -- name: act_as_user
 -- purpose: Become `user_id` for the rest of the transaction, exactly as PostgREST does.
 select set_config('role', 'authenticated', true),

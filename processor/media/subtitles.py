@@ -129,12 +129,21 @@ def _tokens(words: Iterable[Word], max_line_chars: int) -> list[_Token]:
     """Strip words, drop empty ones, cut words longer than a line, force times monotonic."""
     out: list[_Token] = []
     last_end = 0.0
+    words = list(words)
+    # Whisper marks a new word with a leading space; a piece without one ("-Proc" after " V")
+    # continues the word before it. Only trust that when the words follow the convention.
+    spaced = sum(w.text[:1].isspace() for w in words) * 2 > len(words)
     for word in words:
         text = " ".join(word.text.split())
         if not text:
             continue
         start = max(word.start_time, last_end)
         end = max(word.end_time, start)
+        continues = spaced and out and not word.text[:1].isspace()
+        if continues and len(out[-1].text) + len(text) <= max_line_chars:
+            out[-1] = _Token(out[-1].text + text, out[-1].start, end)
+            last_end = end
+            continue
         pieces = [text[i : i + max_line_chars] for i in range(0, len(text), max_line_chars)]
         step = (end - start) / len(pieces)
         for i, piece in enumerate(pieces):

@@ -144,3 +144,20 @@ def test_written_files_parse_back_with_the_same_cues(tmp_path: Path) -> None:
             assert event.start == round(cue.start_time * 1000)
             assert event.end == round(cue.end_time * 1000)
             assert event.plaintext.split("\n") == list(cue.lines)
+
+
+def test_word_pieces_without_a_leading_space_join_the_word_before() -> None:
+    words = [
+        Word(" Welcome", 0.0, 0.4),
+        Word(" to", 0.4, 0.5),
+        Word(" V", 0.5, 0.7),
+        Word("-Proc.", 0.7, 1.2),
+    ]
+    [cue] = build_cues(words, media_duration=5.0)
+    assert cue.text == "Welcome to V-Proc."
+
+
+def test_words_without_the_space_convention_stay_separate_words() -> None:
+    words = [Word("Hello", 0.0, 0.4), Word("there", 0.5, 0.9), Word("friend.", 1.0, 1.4)]
+    [cue] = build_cues(words, media_duration=5.0)
+    assert cue.text == "Hello there friend."
