@@ -54,6 +54,14 @@ DatabaseUrlOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
+JobArgument = Annotated[int, typer.Argument(help="Job id.", show_default=False)]
+EmailOption = Annotated[
+    str | None, typer.Option("--email", help="Supabase Auth user (client-side commands).")
+]
+PasswordOption = Annotated[
+    str | None,
+    typer.Option("--password", help="Prompted for when omitted.", hide_input=True),
+]
 
 
 def _services(ctx: typer.Context, database_url: str | None = None) -> Services:
@@ -246,13 +254,8 @@ def submit(
             "PostgREST (needs SUPABASE_URL and SUPABASE_ANON_KEY).",
         ),
     ] = False,
-    email: Annotated[str | None, typer.Option("--email", help="With --via-supabase.")] = None,
-    password: Annotated[
-        str | None,
-        typer.Option(
-            "--password", help="With --via-supabase; prompted for when omitted.", hide_input=True
-        ),
-    ] = None,
+    email: EmailOption = None,
+    password: PasswordOption = None,
     database_url: DatabaseUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -304,7 +307,7 @@ def jobs(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    job: Annotated[int, typer.Argument(help="Job id.", show_default=False)],
+    job: JobArgument,
     database_url: DatabaseUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -317,7 +320,7 @@ def show(
 @app.command("retry")
 def retry(
     ctx: typer.Context,
-    job: Annotated[int, typer.Argument(help="Job id.", show_default=False)],
+    job: JobArgument,
     database_url: DatabaseUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -330,7 +333,7 @@ def retry(
 @app.command("cancel")
 def cancel(
     ctx: typer.Context,
-    job: Annotated[int, typer.Argument(help="Job id.", show_default=False)],
+    job: JobArgument,
     database_url: DatabaseUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -356,13 +359,8 @@ def watch(
             "filtered by owner_id (needs SUPABASE_URL, SUPABASE_ANON_KEY, --email).",
         ),
     ] = False,
-    email: Annotated[str | None, typer.Option("--email", help="With --realtime.")] = None,
-    password: Annotated[
-        str | None,
-        typer.Option(
-            "--password", help="With --realtime; prompted for when omitted.", hide_input=True
-        ),
-    ] = None,
+    email: EmailOption = None,
+    password: PasswordOption = None,
     database_url: DatabaseUrlOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per change.")] = False,
 ) -> None:
