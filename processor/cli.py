@@ -227,6 +227,17 @@ def demo(
     raise typer.Exit(code)
 
 
+@app.command("doctor")
+def doctor(
+    database_url: DatabaseUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check settings, database, migrations, storage, speech model, Gemini key and LISTEN."""
+    from processor.commands.doctor import doctor_from_environment
+
+    raise typer.Exit(doctor_from_environment(database_url, as_json=as_json))
+
+
 @app.command("process")
 def process(
     file: Annotated[Path, typer.Argument(help="Video file.", show_default=False)],
