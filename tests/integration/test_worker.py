@@ -366,3 +366,31 @@ def test_worker_runs_with_only_the_processor_role(admin, db_url) -> None:
     finally:
         admin.execute(sql.SQL("drop owned by {}").format(sql.Identifier(role)))
         admin.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
+
+
+def test_metrics_and_health_endpoints(admin, db) -> None:
+    import socket
+
+    import httpx
+
+    from processor.metrics import Metrics, serve
+
+    add_jobs(admin, 2)
+    metrics = Metrics()
+    worker = Worker(db, StepPipeline(), options(), metrics=metrics)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = serve(metrics, port, worker.health)
+    try:
+        worker.run()
+        base = f"http://127.0.0.1:{port}"
+        body = httpx.get(f"{base}/metrics", timeout=5).text
+        assert "vproc_jobs_claimed_total 2.0" in body
+        assert "vproc_jobs_completed_total 2.0" in body
+        assert "vproc_job_duration_seconds_count 2.0" in body
+        health = httpx.get(f"{base}/healthz", timeout=5)
+        assert health.status_code == 200 and health.text.startswith("ok")
+        assert httpx.get(f"{base}/nope", timeout=5).status_code == 404
+    finally:
+        server.shutdown()
