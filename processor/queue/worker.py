@@ -281,7 +281,8 @@ class Worker:
             metadata = self.pipeline.run(job, control)
             control.raise_if_stopped()
             control.flush()
-            if not self._completions.complete(claim, metadata):
+            # An empty result (a job with nothing to record) writes no metadata row.
+            if not self._completions.complete(claim, metadata or None):
                 raise LeaseLostError(f"job {claim.job_id}: lease lost before completion")
         except JobCancelledError:
             self._flush_quietly(control)

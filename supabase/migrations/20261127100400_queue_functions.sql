@@ -45,10 +45,13 @@ create function processor.claim_jobs(
   p_max_attempts integer default null
 )
 returns setof public.video_jobs
-language sql
+language plpgsql
 volatile
 set search_path = ''
 as $$
+begin
+  -- plpgsql, not sql: its plan is prepared once per session instead of on every call.
+  return query
   with due as (
     -- Fresh work, in claim order, straight off the partial index of PENDING rows.
     select j.id, j.priority
@@ -77,20 +80,25 @@ as $$
     from (select * from due union all select * from expired) as c
     order by c.priority desc, c.id
     limit p_batch_size
+  ),
+  claimed as (
+    update public.video_jobs as j
+    set status = 'PROCESSING',
+        attempts = j.attempts + 1,
+        -- The worker's JOB_MAX_ATTEMPTS is the policy; never below the attempt being started.
+        max_attempts = greatest(coalesce(p_max_attempts, j.max_attempts), j.attempts + 1),
+        locked_by = p_worker_id,
+        locked_until = now() + make_interval(secs => p_lease_seconds),
+        heartbeat_at = now(),
+        started_at = now(),
+        finished_at = null
+    from picked
+    where j.id = picked.id
+    returning j.*
   )
-  update public.video_jobs as j
-  set status = 'PROCESSING',
-      attempts = j.attempts + 1,
-      -- The worker's JOB_MAX_ATTEMPTS is the policy; never below the attempt being started.
-      max_attempts = greatest(coalesce(p_max_attempts, j.max_attempts), j.attempts + 1),
-      locked_by = p_worker_id,
-      locked_until = now() + make_interval(secs => p_lease_seconds),
-      heartbeat_at = now(),
-      started_at = now(),
-      finished_at = null
-  from picked
-  where j.id = picked.id
-  returning j.*;
+  select * from claimed
+  order by claimed.priority desc, claimed.id;
+end;
 $$;
 
 comment on function processor.claim_jobs(text, integer, integer, integer) is
