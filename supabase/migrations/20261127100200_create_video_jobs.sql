@@ -60,9 +60,12 @@ create index video_jobs_owner_id_idx on public.video_jobs (owner_id);
 -- ==========================================================================================
 -- triggers
 -- ==========================================================================================
+-- The queue's hot paths (claim, progress, completion) stamp updated_at themselves; the WHEN
+-- clause, evaluated without calling the function, leaves those rows alone.
 create trigger video_jobs_before_update_set_updated_at
   before update on public.video_jobs
   for each row
+  when (old.updated_at is not distinct from new.updated_at)
   execute function processor.tg_set_updated_at();
 
 -- Contract: every row that becomes PENDING (new video, retry, transient failure, release)

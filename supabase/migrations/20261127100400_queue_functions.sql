@@ -91,7 +91,8 @@ begin
         locked_until = now() + make_interval(secs => p_lease_seconds),
         heartbeat_at = now(),
         started_at = now(),
-        finished_at = null
+        finished_at = null,
+        updated_at = now()
     from picked
     where j.id = picked.id
     returning j.*
@@ -151,7 +152,8 @@ as $$
     update public.video_jobs as j
     set current_stage = p_current_stage,
         progress = least(greatest(coalesce(p_progress, j.progress), 0), 1),
-        processing_stages = j.processing_stages || coalesce(p_stages, '{}'::jsonb)
+        processing_stages = j.processing_stages || coalesce(p_stages, '{}'::jsonb),
+        updated_at = now()
     where j.id = p_job_id
       and j.status = 'PROCESSING'
       and j.locked_by = p_worker_id
@@ -259,7 +261,8 @@ begin
       cancel_requested = false,
       error_code = null,
       error_message = null,
-      finished_at = now()
+      finished_at = now(),
+      updated_at = now()
   where j.id = p_job_id
     and j.status = 'PROCESSING'
     and j.locked_by = p_worker_id

@@ -466,3 +466,31 @@ def test_complete_jobs_completes_a_batch_and_fences_each_element(admin, proc) ->
     assert (
         one(admin, "select count(*) from public.video_metadata where job_id = %s", (ids[2],)) == 0
     )
+
+
+def test_updated_at_advances_on_every_queue_write(admin, proc) -> None:
+    [job_id] = add_jobs(admin, 1)
+
+    def stamp() -> object:
+        return job(admin, job_id)["updated_at"]
+
+    created = stamp()
+    [j] = claim(proc)
+    claimed = stamp()
+    one(
+        proc,
+        "select processor.record_progress(%s, %s, %s, 'probe', 0.5)",
+        (job_id, WORKER, j["attempts"]),
+    )
+    progressed = stamp()
+    one(
+        proc,
+        "select processor.fail_job(%s, %s, %s, 'x', 'y', true)",
+        (job_id, WORKER, j["attempts"]),
+    )
+    failed = stamp()
+    admin.execute("update public.video_jobs set run_after = now() where id = %s", (job_id,))
+    [j] = claim(proc)
+    one(proc, "select processor.complete_job(%s, %s, %s)", (job_id, WORKER, j["attempts"]))
+    completed = stamp()
+    assert created < claimed < progressed < failed < completed
