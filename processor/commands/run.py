@@ -82,7 +82,15 @@ def run_worker(
         )
     else:
         pipeline = load_pipeline(pipeline_spec, settings)
-    worker = Worker(db, pipeline, options, metrics=metrics)
+    from processor.queue.cleanup import StorageCleanup
+
+    cleanup = StorageCleanup(
+        db,
+        services.storage,
+        videos_bucket=settings.videos_bucket,
+        artifacts_bucket=settings.artifacts_bucket,
+    )
+    worker = Worker(db, pipeline, options, metrics=metrics, cleanup=cleanup)
     server = serve(metrics, metrics_port, worker.health) if metrics_port is not None else None
     if install_signal_handlers and threading.current_thread() is threading.main_thread():
         _install_signal_handlers(worker, shutdown_timeout)

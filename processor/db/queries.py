@@ -127,6 +127,14 @@ class Reaped:
 
 
 @dataclass(frozen=True)
+class CleanupItem:
+    id: int
+    bucket_role: str
+    object_path: str
+    attempts: int
+
+
+@dataclass(frozen=True)
 class StatusCount:
     status: str
     jobs: int
@@ -295,6 +303,14 @@ def cancel_job(conn: psycopg.Connection, *, job_id: int, worker_id: str, attempt
 
 def reap_expired_leases(conn: psycopg.Connection) -> list[Reaped]:
     return _rows(conn, "reap_expired_leases", Reaped, {})
+
+
+def claim_storage_cleanup(conn: psycopg.Connection, *, limit: int) -> list[CleanupItem]:
+    return _rows(conn, "claim_storage_cleanup", CleanupItem, {"limit": limit})
+
+
+def finish_storage_cleanup(conn: psycopg.Connection, *, cleanup_id: int) -> bool:
+    return bool(_scalar(conn, "finish_storage_cleanup", {"cleanup_id": cleanup_id}))
 
 
 def queue_depth(conn: psycopg.Connection) -> dict[str, int]:

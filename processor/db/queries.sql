@@ -55,6 +55,15 @@ select processor.cancel_job(%(job_id)s::bigint, %(worker_id)s::text, %(attempts)
 -- purpose: Settle expired leases that will not be claimed again.
 select job_id, status::text as status from processor.reap_expired_leases();
 
+-- name: claim_storage_cleanup
+-- purpose: Claim objects left by deleted videos for deletion.
+select id, bucket_role, object_path, attempts
+from processor.claim_storage_cleanup(%(limit)s::integer);
+
+-- name: finish_storage_cleanup
+-- purpose: Forget a cleanup row whose objects are deleted.
+select processor.finish_storage_cleanup(%(cleanup_id)s::bigint);
+
 -- name: queue_depth
 -- purpose: Number of jobs per status, for metrics and `vproc doctor`.
 select status::text as status, count(*) as jobs

@@ -17,6 +17,9 @@ SUBTITLES_SRT = "subtitles.srt"
 THUMBNAIL_JPG = "thumbnail.jpg"
 AUDIO_WAV = "audio.wav"
 
+# Every artifact a job can leave under `<owner_id>/<job_id>/` (deleted with its video).
+ARTIFACT_NAMES = (TRANSCRIPT_TXT, TRANSCRIPT_JSON, SUBTITLES_VTT, SUBTITLES_SRT, THUMBNAIL_JPG)
+
 CONTENT_TYPES = {
     TRANSCRIPT_TXT: "text/plain; charset=utf-8",
     TRANSCRIPT_JSON: "application/json",

@@ -7,7 +7,8 @@ Side tasks, each a thread:
   listener  - LISTEN vproc_jobs; a notification only wakes the claim loop (polling is the fallback)
   heartbeat - every lease/3 extends every running lease and reads back cancel_requested
   progress  - about once a second writes each job's latest progress (the throttle)
-  reaper    - settles expired leases that will not be claimed again
+  reaper    - settles expired leases that will not be claimed again, and deletes what
+              deleted videos left in storage
   completer - writes finished jobs in batches (processor.complete_jobs)
 A side task that dies stops the worker with an ERROR. On stop (SIGTERM/SIGINT) the worker stops
 claiming, lets running jobs finish within the shutdown timeout, then asks them to stop and
@@ -41,6 +42,7 @@ from processor.errors import (
 )
 from processor.metrics import Metrics
 from processor.pipeline.contract import JobInfo, Pipeline
+from processor.queue.cleanup import StorageCleanup
 from processor.queue.completions import CompletionBuffer
 from processor.queue.control import WorkerJobControl
 from processor.queue.jobs import Claim, JobQueue
@@ -86,12 +88,14 @@ class Worker:
         *,
         listen_url: str | None = None,
         metrics: Metrics | None = None,
+        cleanup: StorageCleanup | None = None,
     ) -> None:
         self.db = db
         self.pipeline = pipeline
         self.options = options
         self.listen_url = listen_url or db.url
         self.metrics = metrics or Metrics()
+        self.cleanup = cleanup
         self._stop = threading.Event()  # stop claiming
         self._halt = threading.Event()  # stop side tasks
         self._wake = threading.Event()
@@ -464,6 +468,8 @@ class Worker:
                 with self.db.connection() as conn:
                     for status, count in queries.queue_depth(conn).items():
                         self.metrics.queue_depth.labels(status=status).set(count)
+                if self.cleanup is not None:
+                    self.cleanup.run_once()
             except DatabaseUnavailableError as exc:
                 logger.warning("reaper skipped: %s", exc.message, extra={"event": "reap.failed"})
 

@@ -7,6 +7,7 @@ STORAGE_BACKEND, and it imports a backend's library only when that backend is ch
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -44,6 +45,13 @@ class Storage(Protocol):
 
     def exists(self, bucket: str, key: str) -> bool:
         """Whether `bucket/key` exists."""
+        ...
+
+    def delete_objects(self, bucket: str, keys: Sequence[str]) -> None:
+        """Delete these objects; keys that do not exist are ignored.
+
+        Raises StorageUnavailableError when the store cannot be reached (retry later).
+        """
         ...
 
     def signed_url(self, bucket: str, key: str, expires_in_seconds: int) -> str:

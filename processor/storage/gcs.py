@@ -7,9 +7,10 @@ the library talks to that emulator anonymously.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import mimetypes
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,13 @@ class GcsStorage:
         blob = self._blob(bucket, key)
         with _translated(f"check {bucket}/{key}"):
             return blob.exists()
+
+    def delete_objects(self, bucket: str, keys: Sequence[str]) -> None:
+        """Delete each blob; a 404 means it is already gone."""
+        for key in keys:
+            blob = self._blob(bucket, key)
+            with _translated(f"delete {bucket}/{key}"), contextlib.suppress(gexc.NotFound):
+                blob.delete()
 
     def signed_url(self, bucket: str, key: str, expires_in_seconds: int) -> str:
         """A V4 signed URL; needs credentials that can sign (a service account)."""

@@ -10,6 +10,7 @@ import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from processor.errors import PermanentError, SourceMissingError, StorageUnavailableError
@@ -29,6 +30,20 @@ class LocalStorage:
     def path_of(self, bucket: str, key: str) -> Path:
         """The file that holds `bucket/key` (validated: it never leaves the root)."""
         return self.root / check_bucket(bucket) / check_key(key)
+
+    def delete_objects(self, bucket: str, keys: Sequence[str]) -> None:
+        """Remove the files, then any folders they leave empty (never the bucket itself)."""
+        bucket_root = self.root / check_bucket(bucket)
+        for key in keys:
+            target = self.path_of(bucket, key)
+            try:
+                target.unlink(missing_ok=True)
+            except OSError as exc:
+                raise _translate(exc, f"cannot delete {bucket}/{key}") from exc
+            parent = target.parent
+            while parent != bucket_root and parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
 
     def put_file(self, bucket: str, key: str, path: Path, content_type: str | None = None) -> None:
         """Copy `path` into the store, replacing any existing object atomically."""

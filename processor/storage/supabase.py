@@ -7,7 +7,7 @@ from the same authenticated object route, because storage3's `download` buffers 
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -93,6 +93,15 @@ class SupabaseStorage:
         check_key(key)
         with _translated(f"check {bucket}/{key}"):
             return self._client.from_(bucket).exists(key)
+
+    def delete_objects(self, bucket: str, keys: Sequence[str]) -> None:
+        """`DELETE /object/<bucket>` with the keys; Storage ignores keys it does not have."""
+        check_bucket(bucket)
+        names = [check_key(key) for key in keys]
+        if not names:
+            return
+        with _translated(f"remove {len(names)} object(s) of {bucket}"):
+            self._client.from_(bucket).remove(names)
 
     def signed_url(self, bucket: str, key: str, expires_in_seconds: int) -> str:
         """`POST /object/sign/<bucket>/<key>`; the URL carries its own token."""

@@ -50,6 +50,7 @@ class FakeSupabaseStorage:
             ("GET", obj.format("info/"), self.info),
             ("POST", obj.format(""), self.upload),
             ("GET", obj.format(""), self.download),
+            ("DELETE", r"/storage/v1/object/(?P<bucket>[^/]+)$", self.remove),
         ]
         for method, pattern, handler in routes:
             regex = re.compile("^" + pattern)
@@ -82,6 +83,14 @@ class FakeSupabaseStorage:
             return self.not_found()
         data, content_type = self.objects[bucket, key]
         return Response(data, 200, content_type=content_type)
+
+    def remove(self, request: Request, bucket: str) -> Response:
+        assert self.authorised(request)
+        removed = []
+        for key in request.get_json()["prefixes"]:
+            if self.objects.pop((bucket, key), None) is not None:
+                removed.append({"name": key, "bucket_id": bucket})
+        return Response(json.dumps(removed), 200, content_type="application/json")
 
     def info(self, request: Request, bucket: str, key: str) -> Response:
         assert self.authorised(request)
@@ -258,3 +267,17 @@ def test_signed_url_reads_the_object(storage: Storage, tmp_path: Path) -> None:
     storage.put_file("video-artifacts", "o/1/thumbnail.jpg", write(tmp_path / "src", b"jpeg!"))
     url = storage.signed_url("video-artifacts", "o/1/thumbnail.jpg", 60)
     assert read_url(url) == b"jpeg!"
+
+
+def test_delete_objects_removes_them_and_ignores_missing_keys(storage: Storage, tmp_path: Path):
+    source = write(tmp_path / "a.txt", b"a")
+    storage.put_file("video-artifacts", "owner/7/a.txt", source)
+    storage.put_file("video-artifacts", "owner/7/b.txt", source)
+    storage.put_file("video-artifacts", "owner/8/a.txt", source)
+    storage.delete_objects("video-artifacts", ["owner/7/a.txt", "owner/7/b.txt", "owner/7/c.txt"])
+    assert not storage.exists("video-artifacts", "owner/7/a.txt")
+    assert not storage.exists("video-artifacts", "owner/7/b.txt")
+    assert storage.exists("video-artifacts", "owner/8/a.txt")
+    storage.delete_objects("video-artifacts", [])
+    with pytest.raises(PermanentError):
+        storage.delete_objects("video-artifacts", ["owner/../other/a.txt"])
