@@ -489,12 +489,9 @@ def check_storage(services: Services) -> Check:
 
 
 def _remove_probe(storage: Any, bucket: str, key: str) -> str:
-    """Delete the probe where the backend can; say what became of it."""
-    delete = getattr(storage, "delete", None)
-    if not callable(delete):
-        return "left in place: the storage interface has no delete"
+    """Delete the probe; say what became of it."""
     try:
-        delete(bucket, key)
+        storage.delete_objects(bucket, [key])
     except VprocError as exc:
         return f"left in place: delete failed ({exc.message})"
     return "removed"
