@@ -33,7 +33,12 @@ def cli_url(conninfo: str) -> str:
     port = str(p.get("port") or 5432)
     db = quote(str(p["dbname"]))
     if host.startswith("/"):
-        return f"postgresql://{user}{password}@/{db}?host={quote(host)}&port={port}&sslmode=disable"
+        # A Unix socket (the embedded server): the CLI needs a host in the authority; the
+        # `host` parameter then points it at the socket directory.
+        return (
+            f"postgresql://{user}{password}@localhost:{port}/{db}"
+            f"?host={quote(host)}&sslmode=disable"
+        )
     return f"postgresql://{user}{password}@{host}:{port}/{db}?sslmode=disable"
 
 
