@@ -30,12 +30,14 @@ def connect(
     try:
         conn = psycopg.connect(url, autocommit=autocommit, application_name=application_name)
     except psycopg.OperationalError as exc:
-        message = f"cannot connect to the database: {_first_line(exc)}"
+        message = f"cannot connect to the database: {error_line(exc)}"
         raise DatabaseUnavailableError(message) from exc
     with conn:
         yield conn
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+def error_line(exc: BaseException) -> str:
+    """The first line of a (psycopg) error: the server's primary message when it sent one."""
+    diag = getattr(exc, "diag", None)
+    text = (getattr(diag, "message_primary", None) or str(exc)).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -15,6 +15,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from processor.db.connection import error_line
+
 logger = logging.getLogger(__name__)
 
 CHANNEL = "vproc_jobs"
@@ -80,7 +82,7 @@ class Listener:
                 self.connected.clear()
                 logger.warning(
                     "listener disconnected: %s; reconnecting in %.1fs",
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                    error_line(exc),
                     backoff,
                     extra={"event": "listener.disconnected"},
                 )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 
-from processor.db.connection import connect
+from processor.db.connection import connect, error_line
 from processor.db.sqlsplit import split_statements
 from processor.errors import MigrationError
 
@@ -172,8 +172,7 @@ def _apply(conn: psycopg.Connection, migration: Migration) -> None:
                     conn.execute(statement.encode())
                 except psycopg.Error as exc:
                     raise MigrationError(
-                        f"{migration.path.name}: statement {index} failed: "
-                        f"{str(exc).strip().splitlines()[0]}"
+                        f"{migration.path.name}: statement {index} failed: {error_line(exc)}"
                     ) from exc
             conn.execute(
                 "insert into supabase_migrations.schema_migrations (version, name, statements) "
@@ -181,4 +180,4 @@ def _apply(conn: psycopg.Connection, migration: Migration) -> None:
                 (migration.version, migration.name, statements),
             )
     except psycopg.Error as exc:
-        raise MigrationError(f"{migration.path.name}: {str(exc).strip()}") from exc
+        raise MigrationError(f"{migration.path.name}: {error_line(exc)}") from exc

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from processor.db.connection import error_line
 from processor.errors import (
     DatabaseError,
     DatabaseUnavailableError,
@@ -26,8 +27,7 @@ logger = logging.getLogger(__name__)
 
 def translate(exc: psycopg.Error) -> Exception:
     """The processor.errors equivalent of a psycopg error."""
-    text = (getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
+    first = error_line(exc)
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return DatabaseUnavailableError(f"database connection lost: {first}")
     if exc.sqlstate == "PT404":

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from typing import Any
 
-from processor.errors import DatabaseUnavailableError
+from processor.errors import DatabaseUnavailableError, LeaseLostError
 from processor.queue.jobs import Claim, JobQueue
 
 
@@ -45,8 +45,6 @@ class CompletionBuffer:
             return self._complete_one(claim, metadata)
 
     def _complete_one(self, claim: Claim, metadata: Mapping[str, Any] | None) -> bool:
-        from processor.errors import LeaseLostError
-
         try:
             self.queue.complete(claim, metadata)
         except LeaseLostError:

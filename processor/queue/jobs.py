@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -54,13 +53,11 @@ class JobQueue:
         worker_id: str,
         lease_seconds: int,
         max_attempts: int | None,
-        stop: threading.Event | None = None,
     ) -> None:
         self.db = db
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
-        self._stop = stop or threading.Event()
 
     def claim(self, batch_size: int) -> list[Claim]:
         with self.db.connection() as conn:

@@ -104,7 +104,6 @@ class Worker:
             worker_id=options.worker_id,
             lease_seconds=options.lease_seconds,
             max_attempts=options.max_attempts,
-            stop=self._halt,
         )
         self._completions = CompletionBuffer(self.queue)
         self._running: dict[int, tuple[WorkerJobControl, threading.Thread | None]] = {}
@@ -426,8 +425,7 @@ class Worker:
         return run
 
     def _controls(self) -> list[WorkerJobControl]:
-        with self._lock:
-            return [control for control, _ in self._running.values()]
+        return [control for control, _ in self._running_items()]
 
     def _heartbeat_loop(self) -> None:
         interval = max(self.options.lease_seconds / 3, 0.05)
