@@ -1,9 +1,11 @@
 -- storage.objects policies: a user reads, uploads, replaces and deletes only under
 -- `<their id>/` of bucket `videos`, and only reads under `<their id>/` of `video-artifacts`
--- (the processor writes artifacts with the service role). anon gets nothing.
+-- (the processor writes artifacts with the service role). anon gets nothing. Deletes go
+-- through the Storage API, which sets storage.allow_delete_query for each request; a direct
+-- `delete from storage.objects` is refused.
 begin;
 \ir _helpers.psql
-select plan(22);
+select plan(24);
 
 -- ==========================================================================================
 -- seed (as the superuser)
@@ -89,6 +91,14 @@ select throws_ok(
   '42501', 'new row violates row-level security policy for table "objects"',
   'a user cannot move their video into another user''s folder'
 );
+select throws_ok(
+  format($$delete from storage.objects where bucket_id = 'videos' and name = %L$$,
+         :'user_a' || '/new.mp4'),
+  '42501', 'Direct deletion from storage tables is not allowed. Use the Storage API instead.',
+  'a direct delete from storage.objects is refused, even of the user''s own object'
+);
+-- From here on, as the Storage API runs a user's delete request.
+select set_config('storage.allow_delete_query', 'true', true);
 select is_empty(
   format($$delete from storage.objects where bucket_id = 'videos' and name = %L returning name$$,
          :'user_b' || '/bob.mp4'),
@@ -149,6 +159,10 @@ select throws_ok(
   format($$insert into storage.objects (bucket_id, name) values ('videos', %L)$$, :'user_a' || '/anon.mp4'),
   '42501', 'new row violates row-level security policy for table "objects"',
   'anon cannot upload'
+);
+select is_empty(
+  $$ delete from storage.objects returning name $$,
+  'anon deletes no object, even through the Storage API'
 );
 
 -- ==========================================================================================
