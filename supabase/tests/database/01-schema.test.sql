@@ -3,7 +3,7 @@
 -- of the clients' reach, Realtime publication, private buckets.
 begin;
 \ir _helpers.psql
-select plan(25);
+select plan(27);
 
 -- ==========================================================================================
 -- objects of the contract
@@ -164,19 +164,29 @@ select ok(
 -- ==========================================================================================
 -- realtime
 -- ==========================================================================================
-select ok(
-  exists (
-    select 1 from pg_catalog.pg_publication_tables
-    where pubname = 'supabase_realtime' and schemaname = 'public' and tablename = 'video_jobs'
-  ),
-  'video_jobs is in publication supabase_realtime'
+-- Job events go out as private Broadcast messages; postgres_changes carries no vproc table.
+select is_empty(
+  $$ select tablename::text from pg_catalog.pg_publication_tables
+     where pubname = 'supabase_realtime' and schemaname = 'public' $$,
+  'no public table is in publication supabase_realtime'
 );
 select ok(
-  exists (
-    select 1 from pg_catalog.pg_publication_tables
-    where pubname = 'supabase_realtime' and schemaname = 'public' and tablename = 'video_metadata'
-  ),
-  'video_metadata is in publication supabase_realtime'
+  (select c.relrowsecurity from pg_catalog.pg_class as c where c.oid = 'realtime.messages'::regclass),
+  'realtime.messages has RLS enabled'
+);
+select results_eq(
+  $$ select policyname::text collate "default", permissive, cmd from pg_catalog.pg_policies
+     where schemaname = 'realtime' and tablename = 'messages' order by policyname $$,
+  $$ values ('clients never change job events', 'RESTRICTIVE', 'UPDATE'),
+            ('clients never send job events', 'RESTRICTIVE', 'INSERT'),
+            ('job events reach only their owner', 'RESTRICTIVE', 'SELECT'),
+            ('users receive their own job events', 'PERMISSIVE', 'SELECT') $$,
+  'realtime.messages carries the job channel policies'
+);
+select ok(
+  (select p.prosecdef and 'search_path=""' = any (p.proconfig)
+   from pg_catalog.pg_proc as p where p.oid = 'processor.tg_video_jobs_broadcast()'::regprocedure),
+  'the broadcast trigger function is security definer with an empty search_path'
 );
 
 -- ==========================================================================================
