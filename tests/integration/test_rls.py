@@ -22,7 +22,8 @@ select md5(concat_ws('|',
   (select string_agg(t::text, ',' order by t.id) from public.video_jobs t),
   (select string_agg(t::text, ',' order by t.id) from public.video_metadata t),
   (select string_agg(t::text, ',' order by t.id) from storage.objects t),
-  (select string_agg(t::text, ',' order by t.id) from storage.buckets t)
+  (select string_agg(t::text, ',' order by t.id) from storage.buckets t),
+  (select string_agg(t::text, ',' order by t.id) from realtime.messages t)
 ))
 """
 
@@ -33,12 +34,17 @@ class Attack:
 
     expect: "error:<SQLSTATE>" (the request fails with that code) or "nothing" (it succeeds
     but reads or changes no row, which is how RLS answers reads, updates and deletes).
+    topic: run as Realtime authorizes a channel join, with realtime.topic set to this
+    (formatted with the world's params). storage_api: run as the Storage API runs a request
+    (storage.allow_delete_query set), not as a direct query.
     """
 
     id: str
     sql: str
     expect: str
     as_anon: bool = False
+    topic: str | None = None
+    storage_api: bool = False
 
 
 ATTACKS = [
@@ -230,6 +236,12 @@ ATTACKS = [
         "storage-delete-other-video",
         "delete from storage.objects where bucket_id = 'videos' and name = %(b_object)s",
         "nothing",
+        storage_api=True,
+    ),
+    Attack(
+        "storage-direct-delete-own-video",
+        "delete from storage.objects where bucket_id = 'videos' and name = %(a_object)s",
+        "error:42501",
     ),
     Attack(
         "storage-read-other-artifact",
@@ -251,6 +263,7 @@ ATTACKS = [
         "storage-delete-own-artifact",
         "delete from storage.objects where bucket_id = 'video-artifacts' and name = %(a_artifact)s",
         "nothing",
+        storage_api=True,
     ),
     Attack(
         "storage-video-into-artifacts-bucket",
@@ -303,6 +316,103 @@ ATTACKS = [
         "error:42501",
         as_anon=True,
     ),
+    # --- realtime: the private job channels (as Realtime authorizes a join) ----------------
+    Attack(
+        "realtime-receive-other-jobs",
+        "select * from realtime.messages where topic = 'jobs:' || %(b)s",
+        "nothing",
+        topic="jobs:{b}",
+    ),
+    Attack(
+        "realtime-receive-other-jobs-from-own-channel",
+        "select * from realtime.messages where topic = 'jobs:' || %(b)s",
+        "nothing",
+        topic="jobs:{a}",
+    ),
+    Attack(
+        "realtime-receive-without-channel",
+        "select * from realtime.messages",
+        "nothing",
+    ),
+    Attack(
+        "realtime-receive-on-lookalike-topic",
+        "select * from realtime.messages",
+        "nothing",
+        topic="jobs:{a}x",
+    ),
+    Attack(
+        "realtime-send-other-jobs",
+        "insert into realtime.messages (topic, extension, event, payload)"
+        " values ('jobs:' || %(b)s, 'broadcast', 'job_updated', '{\"status\": \"FAILED\"}')",
+        "error:42501",
+        topic="jobs:{b}",
+    ),
+    Attack(
+        "realtime-send-own-jobs",
+        "insert into realtime.messages (topic, extension, event, payload)"
+        " values ('jobs:' || %(a)s, 'broadcast', 'job_updated', '{\"status\": \"COMPLETED\"}')",
+        "error:42501",
+        topic="jobs:{a}",
+    ),
+    Attack(
+        "realtime-send-any-topic",
+        "insert into realtime.messages (topic, extension, event, payload)"
+        " values ('room:lobby', 'broadcast', 'hello', '{}')",
+        "error:42501",
+        topic="room:lobby",
+    ),
+    Attack(
+        "realtime-presence-on-own-jobs",
+        "insert into realtime.messages (topic, extension) values ('jobs:' || %(a)s, 'presence')",
+        "error:42501",
+        topic="jobs:{a}",
+    ),
+    Attack(
+        "realtime-rewrite-own-events",
+        "update realtime.messages set payload = '{}' where topic = 'jobs:' || %(a)s",
+        "nothing",
+        topic="jobs:{a}",
+    ),
+    Attack(
+        "realtime-delete-own-events",
+        "delete from realtime.messages where topic = 'jobs:' || %(a)s",
+        "error:42501",
+        topic="jobs:{a}",
+    ),
+    Attack(
+        "anon-realtime-receive-jobs",
+        "select * from realtime.messages",
+        "nothing",
+        as_anon=True,
+        topic="jobs:{b}",
+    ),
+    Attack(
+        "anon-realtime-receive-any-topic",
+        "select * from realtime.messages",
+        "nothing",
+        as_anon=True,
+        topic="room:lobby",
+    ),
+    Attack(
+        "anon-realtime-receive-without-channel",
+        "select * from realtime.messages",
+        "nothing",
+        as_anon=True,
+    ),
+    Attack(
+        "anon-realtime-send-jobs",
+        "insert into realtime.messages (topic, extension) values ('jobs:' || %(b)s, 'broadcast')",
+        "error:42501",
+        as_anon=True,
+        topic="jobs:{b}",
+    ),
+    Attack(
+        "anon-realtime-send-any-topic",
+        "insert into realtime.messages (topic, extension) values ('room:lobby', 'broadcast')",
+        "error:42501",
+        as_anon=True,
+        topic="room:lobby",
+    ),
 ]
 
 
@@ -344,10 +454,20 @@ def world(conn: psycopg.Connection) -> World:
 
 
 def attempt(
-    conn: psycopg.Connection, user: uuid.UUID | None, sql: str, params: dict[str, object]
+    conn: psycopg.Connection,
+    user: uuid.UUID | None,
+    sql: str,
+    params: dict[str, object],
+    *,
+    topic: str | None = None,
+    storage_api: bool = False,
 ) -> tuple[str, int, list[tuple]]:
     """Run one statement as `user`, inside a savepoint; return (sqlstate or 'ok', rowcount, rows)."""
     impersonate(conn, user)
+    if topic is not None:
+        conn.execute("select set_config('realtime.topic', %s, true)", (topic,))
+    if storage_api:
+        conn.execute("select set_config('storage.allow_delete_query', 'true', true)")
     try:
         with conn.transaction():
             cur = conn.execute(sql, params)
@@ -364,7 +484,11 @@ def test_attack_is_refused(conn: psycopg.Connection, world: World, attack: Attac
     with conn.transaction(force_rollback=True):
         before = conn.execute(FINGERPRINT).fetchone()
         user = None if attack.as_anon else world.a.user_id
-        outcome, rowcount, rows = attempt(conn, user, attack.sql, world.params())
+        params = world.params()
+        topic = None if attack.topic is None else attack.topic.format(**params)
+        outcome, rowcount, rows = attempt(
+            conn, user, attack.sql, params, topic=topic, storage_api=attack.storage_api
+        )
         after = conn.execute(FINGERPRINT).fetchone()
     if attack.expect == "nothing":
         assert outcome == "ok", f"expected an empty result, got {outcome}"
@@ -453,6 +577,8 @@ def test_owner_storage_paths(conn: psycopg.Connection, world: World) -> None:
             " and name = %s returning name",
             (f"{me}/up/new.mp4",),
         ).fetchall()
+        # As the Storage API runs the user's delete request.
+        conn.execute("select set_config('storage.allow_delete_query', 'true', true)")
         deleted = conn.execute(
             "delete from storage.objects where bucket_id = 'videos' and name = %s returning name",
             (world.a.video_object,),
@@ -463,6 +589,21 @@ def test_owner_storage_paths(conn: psycopg.Connection, world: World) -> None:
     assert updated == [(f"{me}/up/new.mp4",)]
     assert deleted == [(world.a.video_object,)]
     assert artifacts == [(world.a.artifact_object,)]
+
+
+def test_owner_joins_their_own_job_channel(conn: psycopg.Connection, world: World) -> None:
+    """Realtime's read check for `jobs:<A>`, as A: A's job events, broadcast only, all of them."""
+    me = world.a.user_id
+    expected = conn.execute(
+        "select id from realtime.messages where topic = %s and extension = 'broadcast' order by id",
+        (f"jobs:{me}",),
+    ).fetchall()
+    with request_as(conn, me):
+        conn.execute("select set_config('realtime.topic', %s, true)", (f"jobs:{me}",))
+        seen = conn.execute("select id, topic from realtime.messages order by id").fetchall()
+    assert expected, "the seeded job sent no event"
+    assert [(row[0],) for row in seen] == expected
+    assert {row[1] for row in seen} == {f"jobs:{me}"}
 
 
 def test_processor_role_reads_everything_but_cannot_touch_user_data(
