@@ -31,6 +31,10 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
+# `vproc watch JOB` gives up after this long unless --timeout says otherwise: a lost event,
+# a stopped worker or a stuck job must not keep a script waiting forever.
+WATCH_JOB_TIMEOUT_SECONDS = 3600.0
+
 
 class LogFormat(StrEnum):
     text = "text"
@@ -360,14 +364,21 @@ def watch(
     job: Annotated[int | None, typer.Argument(help="Job id (default: all recent jobs).")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Jobs shown.")] = 20,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Stop after this many seconds.")
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0,
+            help="Give up after this many seconds; watching one job then exits 1. "
+            f"Default: {WATCH_JOB_TIMEOUT_SECONDS:g} s for one job, none for all; 0: never.",
+        ),
     ] = None,
     realtime: Annotated[
         bool,
         typer.Option(
             "--realtime",
-            help="Watch as a frontend does: Supabase Realtime postgres_changes on video_jobs "
-            "filtered by owner_id (needs SUPABASE_URL, SUPABASE_ANON_KEY, --email).",
+            help="Watch as a frontend does: the user's private Supabase Realtime channel "
+            "jobs:<uid> (Broadcast from the database; needs SUPABASE_URL, SUPABASE_ANON_KEY, "
+            "--email).",
         ),
     ] = False,
     email: EmailOption = None,
@@ -376,6 +387,10 @@ def watch(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per change.")] = False,
 ) -> None:
     """Live status and progress, updated on every change."""
+    if timeout is None and job is not None:
+        timeout = WATCH_JOB_TIMEOUT_SECONDS
+    if timeout == 0:
+        timeout = None
     if realtime:
         code = _watch_realtime(job, email, password, timeout, as_json)
     else:
@@ -404,6 +419,8 @@ def _watch_realtime(
         if as_json:
             sys.stdout.write(json.dumps(record, default=str) + "\n")
             sys.stdout.flush()
+        elif record.get("deleted"):
+            out.print(f"job {record.get('id')} deleted")
         else:
             progress = float(record.get("progress") or 0) * 100
             out.print(
@@ -424,7 +441,12 @@ def _watch_realtime(
         )
     except KeyboardInterrupt:
         return 0
-    return 1 if last is not None and last.get("status") in ("FAILED", "CANCELLED") else 0
+    if last is None:
+        if job is None:
+            return 0
+        err.print(f"[red]error:[/] job {job} did not end within {timeout:g} s", highlight=False)
+        return 1
+    return 1 if last.get("status") in ("FAILED", "CANCELLED") else 0
 
 
 def main() -> None:

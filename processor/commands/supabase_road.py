@@ -1,8 +1,9 @@
 """The client's road to a Supabase project: sign in, upload, insert and watch as a frontend does.
 
 supabase-py sends every Auth, Storage and PostgREST request with the user's access token and the
-`realtime` client joins `postgres_changes` with it, so RLS and the Storage policies judge each
-request exactly as they judge a browser's. Presenting the results is left to the CLI.
+`realtime` client joins the user's private Broadcast channel `jobs:<uid>` with it, so RLS, the
+Storage policies and Realtime Authorization judge each request exactly as they judge a
+browser's. Presenting the results is left to the CLI.
 """
 
 from __future__ import annotations
@@ -26,11 +27,9 @@ import supabase
 import websockets
 from postgrest import APIError
 from postgrest.types import ReturnMethod
-from realtime import (
-    AsyncRealtimeChannel,
-    RealtimePostgresChangesListenEvent,
-    RealtimeSubscribeStates,
-)
+from realtime import AsyncRealtimeChannel, RealtimeSubscribeStates
+from realtime.message import SuccessSystemPayload
+from realtime.types import BroadcastPayload
 from storage3.exceptions import StorageApiError
 from storage3.utils import StorageException
 from supabase_auth.errors import AuthApiError, AuthError, AuthRetryableError
@@ -62,6 +61,17 @@ HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 POLL_SECONDS = 0.2
 # How long a watch waits for the realtime client to rejoin after the socket dropped.
 REJOIN_GRACE_SECONDS = 60.0
+# After a join, how long to wait for Realtime's "Replication connection established" before
+# reading anyway (servers that predate the message never send it).
+READY_GRACE_SECONDS = 10.0
+# A watched job is re-read this often even when events arrive, as a backstop for a lost one.
+BACKSTOP_SECONDS = 30.0
+# The job events the database broadcasts (migration 20261201110000_create_job_broadcasts).
+JOB_UPDATED = "job_updated"
+JOB_DELETED = "job_deleted"
+# What a job event carries; snapshots read the same columns so both compare equal.
+JOB_EVENT_COLUMNS = "id,video_id,status,current_stage,progress,error_code,updated_at"
+REPLICATION_READY = "Replication connection established"
 # PostgREST codes for "the database is unreachable" (PGRST00x) and a gateway's 5xx.
 _DB_UNREACHABLE = {"PGRST000", "PGRST001", "PGRST002", "PGRST003", "502", "503", "504", "520"}
 _JWT_REFUSED = {"PGRST300", "PGRST301", "PGRST302", "PGRST303"}
@@ -174,18 +184,23 @@ def watch_via_realtime(
     stop_event: threading.Event,
     timeout: float | None = None,
 ) -> dict[str, Any] | None:
-    """Sign in as `email` and call `on_change(record)` for each change to that user's jobs.
+    """Sign in as `email` and call `on_change(record)` for each event of that user's jobs.
 
-    Subscribes with the realtime client to `postgres_changes` (`*`, public.video_jobs,
-    `owner_id=eq.<uid>`). With `job_id`, only that job's records are passed on; its current row
-    is read through PostgREST once subscribed (and after each rejoin), so a change made before
-    the subscription is not missed, and the call returns the job's record once it is COMPLETED,
-    FAILED or CANCELLED. A record older than one already passed on is dropped. Returns None when
-    `stop_event` is set or `timeout` seconds pass. Blocks; runs its own event loop.
+    Joins the private Broadcast channel `jobs:<uid>` (Realtime Authorization lets the user read
+    only their own topic) and listens for `job_updated` and `job_deleted`. A record carries
+    id, video_id, status, current_stage, progress, error_code and updated_at; a deleted job is
+    passed on as {"id", "video_id", "deleted": True}. With `job_id`, only that job's events are
+    passed on; its current state is read through PostgREST once Realtime confirms the channel
+    (the join's reply, then its "Replication connection established" message, so no event
+    falls between the read and the stream), after every rejoin, and every BACKSTOP_SECONDS;
+    the call returns the job's record at the first COMPLETED, FAILED or CANCELLED, which is
+    final. A record older than one already passed on is dropped. The access token follows
+    the session's refreshes. Returns None when `stop_event` is set or `timeout` seconds pass.
+    Blocks; runs its own event loop.
 
     Raises like `submit_via_supabase`; NotFoundError when `job_id` is not the user's or is
-    deleted; PermanentError when Realtime refuses the subscription; TransientError when it
-    cannot be reached or the subscription is lost for good. Exceptions from `on_change` propagate.
+    deleted; PermanentError when Realtime refuses the channel; TransientError when it cannot
+    be reached or the channel is lost for good. Exceptions from `on_change` propagate.
     """
     url, anon_key = _project(settings)
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -259,17 +274,26 @@ class _JobsWatch:
             )
         user_id = _user_id(signed_in, self._email)
         assert signed_in.session is not None  # _user_id refuses a sign-in without one
-        # The join carries this token, so Realtime applies RLS to every change it forwards.
+        # The join carries this token and Realtime authorizes the private channel with it; the
+        # client pushes each refreshed token to the joined channel (supabase-py's auth events).
         await client.realtime.set_auth(signed_in.session.access_token)
 
-        channel = client.channel(f"video_jobs:{user_id}")
-        channel.on_postgres_changes(
-            RealtimePostgresChangesListenEvent.All,
-            lambda payload: self._events.put_nowait(("change", payload)),
-            table="video_jobs",
-            schema="public",
-            filter=f"owner_id=eq.{user_id}",
+        channel = client.channel(
+            f"jobs:{user_id}",
+            {
+                "config": {
+                    "private": True,
+                    # Ask Realtime to confirm when Broadcast from the database flows.
+                    "broadcast": {"ack": False, "self": False, "replication_ready": True},
+                    "presence": {"key": "", "enabled": False},
+                }
+            },
         )
+        channel.on_broadcast(JOB_UPDATED, lambda message: self._events.put_nowait(("job", message)))
+        channel.on_broadcast(
+            JOB_DELETED, lambda message: self._events.put_nowait(("deleted", message))
+        )
+        channel.on_system(lambda payload: self._events.put_nowait(("system", payload)))
         with _realtime_connect_errors():
             await self._until_stopped(
                 channel.subscribe(
@@ -279,6 +303,8 @@ class _JobsWatch:
 
         has_subscribed = False
         lost_since: float | None = None
+        # When to read the watched job next: after a (re)join's confirmation, then periodically.
+        read_at: float | None = None
         while True:
             kind, value = await self._next_event()
             if kind == "state":
@@ -286,35 +312,53 @@ class _JobsWatch:
                 if state == RealtimeSubscribeStates.SUBSCRIBED:
                     event = "realtime.rejoined" if has_subscribed else "realtime.subscribed"
                     logger.info(
-                        "listening to job changes", extra={"event": event, "job_id": self._job_id}
+                        "listening to job events", extra={"event": event, "job_id": self._job_id}
                     )
                     has_subscribed, lost_since = True, None
-                    if self._job_id is not None:
-                        record = await self._until_stopped(self._read_job(client, self._job_id))
-                        if (final := self._deliver(record)) is not None:
-                            return final
+                    # Authorized and subscribed; the read waits for the replication message.
+                    read_at = time.monotonic() + READY_GRACE_SECONDS
                 elif not has_subscribed:
                     raise _subscribe_error(state, error)
                 elif state == RealtimeSubscribeStates.CLOSED:
-                    raise TransientError("Supabase Realtime closed the subscription")
+                    raise TransientError("Supabase Realtime closed the channel")
                 else:
+                    read_at = None
                     logger.warning(
-                        "job subscription interrupted; the realtime client rejoins",
+                        "job channel interrupted; the realtime client rejoins",
                         extra={"event": "realtime.interrupted", "job_id": self._job_id},
                     )
-            elif kind == "change":
-                if (final := self._on_postgres_change(value)) is not None:
+            elif kind == "system":
+                if _is_replication_ready(value) and has_subscribed and channel.is_joined:
+                    read_at = time.monotonic()
+            elif kind == "job":
+                if (final := self._deliver(_broadcast_payload(value))) is not None:
                     return final
+            elif kind == "deleted":
+                self._on_deleted(_broadcast_payload(value))
             elif has_subscribed:
                 lost_since = self._check_joined(channel, lost_since)
 
-    def _on_postgres_change(self, payload: dict[str, Any]) -> dict[str, Any] | None:
-        data = payload.get("data") or {}
-        if data.get("type") == RealtimePostgresChangesListenEvent.Delete:
-            if self._job_id is not None and _record_id(data.get("old_record")) == self._job_id:
+            if (
+                self._job_id is not None
+                and read_at is not None
+                and time.monotonic() >= read_at
+                and channel.is_joined
+            ):
+                record = await self._until_stopped(self._read_job(client, self._job_id))
+                read_at = time.monotonic() + BACKSTOP_SECONDS
+                if (final := self._deliver(record)) is not None:
+                    return final
+
+    def _on_deleted(self, payload: dict[str, Any]) -> None:
+        record_id = _record_id(payload)
+        if record_id is None:
+            return
+        if self._job_id is not None:
+            if record_id == self._job_id:
                 raise NotFoundError(f"job {self._job_id} was deleted")
-            return None
-        return self._deliver(data.get("record") or {})
+            return
+        self._latest.pop(record_id, None)
+        self._on_change({"id": record_id, "video_id": payload.get("video_id"), "deleted": True})
 
     def _deliver(self, record: dict[str, Any]) -> dict[str, Any] | None:
         """Pass `record` on unless it is another job's, a repeat or stale; return it if final."""
@@ -338,7 +382,12 @@ class _JobsWatch:
 
     async def _read_job(self, client: supabase.AsyncClient, job_id: int) -> dict[str, Any]:
         with _rest_errors(f"read job {job_id}"):
-            rows = (await client.table("video_jobs").select("*").eq("id", job_id).execute()).data
+            rows = (
+                await client.table("video_jobs")
+                .select(JOB_EVENT_COLUMNS)
+                .eq("id", job_id)
+                .execute()
+            ).data
         if not rows:
             raise NotFoundError(f"job {job_id} not found (or not yours)")
         return rows[0]
@@ -353,7 +402,7 @@ class _JobsWatch:
             return now
         if now - lost_since > REJOIN_GRACE_SECONDS:
             raise TransientError(
-                f"lost the Supabase Realtime subscription for over {REJOIN_GRACE_SECONDS:.0f} s"
+                f"lost the Supabase Realtime channel for over {REJOIN_GRACE_SECONDS:.0f} s"
             )
         return lost_since
 
@@ -391,6 +440,16 @@ class _JobsWatch:
         return max(0.0, min(POLL_SECONDS, self._deadline - time.monotonic()))
 
 
+def _broadcast_payload(message: BroadcastPayload) -> dict[str, Any]:
+    """The event's own payload inside Realtime's broadcast envelope {event, payload, meta}."""
+    payload = message.get("payload")
+    return payload if isinstance(payload, dict) else {}
+
+
+def _is_replication_ready(payload: SuccessSystemPayload) -> bool:
+    return payload.status == "ok" and payload.message == REPLICATION_READY
+
+
 async def _close_realtime(client: supabase.AsyncClient) -> None:
     """Leave the channel and close the socket without reconnecting to do so."""
     client.realtime.auto_reconnect = False
@@ -408,6 +467,11 @@ def _subscribe_error(state: RealtimeSubscribeStates, error: Exception | None) ->
     reason = _reason(error) or state.value
     if "RateLimit" in reason:
         return TransientError(f"Supabase Realtime is rate limiting subscriptions: {reason}")
+    if reason.startswith("Unauthorized"):
+        return PermanentError(
+            f"Supabase Realtime refused the job channel: {reason} (are the realtime.messages "
+            "policies of migration 20261201110100_create_realtime_job_policies installed?)"
+        )
     return PermanentError(f"Supabase Realtime refused the subscription: {reason}")
 
 

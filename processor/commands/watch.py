@@ -2,7 +2,8 @@
 
 Notifications only trigger a re-read (the payload is not trusted); a redraw also happens every
 couple of seconds so nothing is missed while the listener reconnects. Watching one job ends
-when it reaches COMPLETED, FAILED or CANCELLED (exit 1 unless COMPLETED).
+when it reaches COMPLETED, FAILED or CANCELLED (exit 1 unless COMPLETED), or with exit 1 when
+its timeout passes first.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from processor.commands.output import ago, out, progress_bar, status_text, to_jsonable
+from processor.commands.output import ago, err, out, progress_bar, status_text, to_jsonable
 from processor.db import queries
 from processor.db.listener import Listener, listen_unsupported_reason
 from processor.errors import NotFoundError
@@ -63,7 +64,11 @@ def watch_jobs(
     timeout: float | None = None,
     refresh_seconds: float = 2.0,
 ) -> int:
-    """Watch until interrupted (or until the one watched job ends); return the exit code."""
+    """Watch until interrupted (or until the one watched job ends); return the exit code.
+
+    `timeout` seconds (None: no limit) end the watch: exit 0 when watching all jobs, exit 1
+    (and a line on stderr) when the one watched job has not ended by then.
+    """
     db = services.database(application_name="vproc-watch")
     stop = threading.Event()
     wake = threading.Event()
@@ -116,8 +121,17 @@ def watch_jobs(
             if job_id is not None and jobs and jobs[0].status in TERMINAL:
                 return 0 if jobs[0].status == "COMPLETED" else 1
             if deadline is not None and time.monotonic() >= deadline:
-                return 0
-            wake.wait(refresh_seconds)
+                if job_id is None:
+                    return 0
+                status = jobs[0].status if jobs else "unknown"
+                err.print(
+                    f"[red]error:[/] job {job_id} did not end within {timeout:g} s"
+                    f" (still {status})",
+                    highlight=False,
+                )
+                return 1
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            wake.wait(refresh_seconds if remaining is None else min(refresh_seconds, remaining))
             wake.clear()
     except KeyboardInterrupt:
         return 0

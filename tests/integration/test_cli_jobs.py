@@ -154,3 +154,23 @@ def test_watch_a_failed_job_exits_one(admin, db_url) -> None:
     result = vproc(db_url, "watch", str(job_id))
     assert result.exit_code == 1
     assert "invalid_media: not a video" in result.stdout
+
+
+def test_watch_of_a_job_that_does_not_end_in_time_exits_one(admin, db_url) -> None:
+    user = create_user(admin)
+    _, job_id = insert_video_as(admin, user, "slow.mp4")
+    set_status(admin, job_id, "PROCESSING")
+    result = vproc(db_url, "watch", str(job_id), "--timeout", "0.5")
+    assert result.exit_code == 1
+    assert f"job {job_id} did not end within 0.5 s (still PROCESSING)" in result.output
+
+
+def test_watch_of_one_job_has_a_default_timeout(admin, db_url, monkeypatch) -> None:
+    import processor.cli
+
+    user = create_user(admin)
+    _, job_id = insert_video_as(admin, user, "stuck.mp4")
+    monkeypatch.setattr(processor.cli, "WATCH_JOB_TIMEOUT_SECONDS", 0.5)
+    result = vproc(db_url, "watch", str(job_id))
+    assert result.exit_code == 1
+    assert f"job {job_id} did not end within 0.5 s (still PENDING)" in result.output

@@ -2,7 +2,7 @@
 
 Each test asserts the exact requests and frames a Supabase project would receive: the user's
 token on every call, the object key in the user's folder, the row PostgREST inserts and the
-Realtime join with its `owner_id` filter.
+private Realtime channel join with its access token.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,18 @@ from processor.errors import ConfigurationError, DatabaseError, NotFoundError, P
 from tests.support.supabase_stubs import (
     ANON_KEY,
     EMAIL,
+    JOB_EVENT_FIELDS,
     JOB_ID,
     PASSWORD,
     USER_ID,
     RealtimeStub,
     SupabaseHttpStub,
+    job_deleted_event,
+    job_event,
     job_record,
     serve_project,
 )
+from tests.support.waiting import wait_until
 
 WATCH_TIMEOUT_SECONDS = 15
 
@@ -181,24 +186,31 @@ def test_submit_of_a_missing_file_is_not_found(httpserver: HTTPServer, tmp_path:
 # --- watch -----------------------------------------------------------------------------------
 
 
-def expected_binding() -> dict[str, str]:
-    return {
-        "event": "*",
-        "schema": "public",
-        "table": "video_jobs",
-        "filter": f"owner_id=eq.{USER_ID}",
-    }
+def public(record: dict[str, Any]) -> dict[str, Any]:
+    """What a job event (and the watch's snapshot read) carries of a job row."""
+    return {k: record.get(k) for k in JOB_EVENT_FIELDS}
 
 
-def test_watch_joins_with_the_owner_filter_and_follows_the_job_until_it_completes(
+def watch(url: str, **kwargs: Any) -> dict[str, Any] | None:
+    kwargs.setdefault("stop_event", threading.Event())
+    kwargs.setdefault("timeout", WATCH_TIMEOUT_SECONDS)
+    kwargs.setdefault("on_change", lambda record: None)
+    return watch_via_realtime(settings_for(url), email=EMAIL, password=PASSWORD, **kwargs)
+
+
+def snapshots(http: SupabaseHttpStub) -> list[Any]:
+    return http.requests_to("GET", "/rest/v1/video_jobs")
+
+
+def test_watch_joins_the_private_job_channel_and_follows_the_job_until_it_completes(
     httpserver: HTTPServer,
 ) -> None:
     pending = job_record("PENDING", second=0)
     processing = job_record("PROCESSING", progress=0.5, stage="transcribe", second=5)
-    completed = job_record("COMPLETED", progress=1.0, second=9, finished_at="2026-11-27T10:00:09Z")
+    completed = job_record("COMPLETED", progress=1.0, second=9)
     http = SupabaseHttpStub(httpserver, job=pending)
-    # Changes wait until the snapshot has been seen, so the order is deterministic.
-    realtime = RealtimeStub([processing, completed], hold_changes=True)
+    # Events wait until the snapshot has been seen, so the order is deterministic.
+    realtime = RealtimeStub([job_event(processing), job_event(completed)], hold_changes=True)
     seen: list[dict[str, Any]] = []
 
     def on_change(record: dict[str, Any]) -> None:
@@ -207,44 +219,100 @@ def test_watch_joins_with_the_owner_filter_and_follows_the_job_until_it_complete
             realtime.release_changes()
 
     with serve_project(http, realtime) as url:
-        final = watch_via_realtime(
-            settings_for(url),
-            email=EMAIL,
-            password=PASSWORD,
-            job_id=JOB_ID,
-            on_change=on_change,
-            stop_event=threading.Event(),
-            timeout=WATCH_TIMEOUT_SECONDS,
-        )
+        final = watch(url, job_id=JOB_ID, on_change=on_change)
 
-    assert seen == [pending, processing, completed]
-    assert final == completed
+    assert seen == [public(pending), public(processing), public(completed)]
+    assert final == public(completed)
 
     (connection,) = realtime.connections
     assert connection == {"path": "/realtime/v1/websocket", "apikey": ANON_KEY, "vsn": "1.0.0"}
     (join,) = realtime.frames_of("phx_join")
-    assert join["topic"] == f"realtime:video_jobs:{USER_ID}"
+    assert join["topic"] == f"realtime:jobs:{USER_ID}"
     assert join["payload"]["access_token"] == http.access_token
-    assert join["payload"]["config"]["postgres_changes"] == [expected_binding()]
-    assert join["payload"]["config"]["private"] is False
+    config = join["payload"]["config"]
+    assert config["private"] is True
+    assert config["broadcast"]["replication_ready"] is True
+    assert config["postgres_changes"] == []
     (leave,) = realtime.frames_of("phx_leave")
     assert leave["topic"] == join["topic"]
 
     sign_in, snapshot = http.requests
     assert (sign_in.method, sign_in.path) == ("POST", "/auth/v1/token")
     assert (snapshot.method, snapshot.path) == ("GET", "/rest/v1/video_jobs")
-    assert snapshot.query == {"select": "*", "id": f"eq.{JOB_ID}"}
+    assert snapshot.query == {"select": ",".join(JOB_EVENT_FIELDS), "id": f"eq.{JOB_ID}"}
     assert_user_headers(http, snapshot.headers)
     httpserver.check_assertions()
 
 
+def test_watch_reads_the_job_only_once_realtime_confirms_the_channel(
+    httpserver: HTTPServer,
+) -> None:
+    # The job completes after the join's reply but before Realtime's replication connection
+    # is up: its event never reaches the channel. Only a read made after the confirmation
+    # sees the end; a read made on the join's reply sees PROCESSING and waits for nothing.
+    processing = job_record("PROCESSING", progress=0.5, stage="transcribe", second=5)
+    completed = job_record("COMPLETED", progress=1.0, second=9)
+    http = SupabaseHttpStub(httpserver, job=processing)
+    realtime = RealtimeStub(hold_ready=True)
+
+    def complete_in_the_gap() -> None:
+        wait_until(lambda: realtime.joins == 1, what="the channel join")
+        # The window in which a client that reads on the join's reply does so.
+        time.sleep(1.0)
+        http.job = completed
+        realtime.release_ready()
+
+    helper = threading.Thread(target=complete_in_the_gap, daemon=True)
+    with serve_project(http, realtime) as url:
+        helper.start()
+        final = watch(url, job_id=JOB_ID)
+    helper.join(5)
+
+    assert final == public(completed)
+    assert len(snapshots(http)) == 1
+
+
+def test_watch_rejoins_and_reads_again_after_the_socket_drops(httpserver: HTTPServer) -> None:
+    processing = job_record("PROCESSING", progress=0.25, stage="audio", second=4)
+    completed = job_record("COMPLETED", progress=1.0, second=9)
+    http = SupabaseHttpStub(httpserver, job=job_record("PENDING", second=0))
+    seen: list[dict[str, Any]] = []
+
+    def drop() -> None:
+        # The job completes while the socket is down; its event is gone for this client.
+        http.job = completed
+
+    realtime = RealtimeStub(
+        [job_event(processing)], hold_changes=True, drop_after_events=True, on_drop=drop
+    )
+
+    def on_change(record: dict[str, Any]) -> None:
+        seen.append(record)
+        if record["status"] == "PENDING":
+            realtime.release_changes()
+
+    with serve_project(http, realtime) as url:
+        final = watch(url, job_id=JOB_ID, on_change=on_change)
+
+    assert final == public(completed)
+    assert [r["status"] for r in seen] == ["PENDING", "PROCESSING", "COMPLETED"]
+    assert realtime.joins == 2 and len(realtime.connections) == 2
+    for join in realtime.frames_of("phx_join"):
+        assert join["topic"] == f"realtime:jobs:{USER_ID}"
+        assert join["payload"]["config"]["private"] is True
+        assert join["payload"]["access_token"] == http.access_token
+    assert len(snapshots(http)) == 2
+
+
 def test_watch_drops_records_older_than_what_it_already_reported(httpserver: HTTPServer) -> None:
-    # The snapshot already shows PROCESSING at :05; Realtime then delivers an earlier change.
+    # The snapshot already shows PROCESSING at :05; Realtime then delivers an earlier event.
     processing = job_record("PROCESSING", progress=0.5, stage="transcribe", second=5)
     late_pending = job_record("PENDING", second=1)
     completed = job_record("COMPLETED", progress=1.0, second=9)
     http = SupabaseHttpStub(httpserver, job=processing)
-    realtime = RealtimeStub([late_pending, processing, completed], hold_changes=True)
+    realtime = RealtimeStub(
+        [job_event(late_pending), job_event(processing), job_event(completed)], hold_changes=True
+    )
     seen: list[dict[str, Any]] = []
 
     def on_change(record: dict[str, Any]) -> None:
@@ -252,66 +320,98 @@ def test_watch_drops_records_older_than_what_it_already_reported(httpserver: HTT
         realtime.release_changes()
 
     with serve_project(http, realtime) as url:
-        final = watch_via_realtime(
-            settings_for(url),
-            email=EMAIL,
-            password=PASSWORD,
-            job_id=JOB_ID,
-            on_change=on_change,
-            stop_event=threading.Event(),
-            timeout=WATCH_TIMEOUT_SECONDS,
-        )
+        final = watch(url, job_id=JOB_ID, on_change=on_change)
 
     assert [r["status"] for r in seen] == ["PROCESSING", "COMPLETED"]
-    assert final == completed
+    assert final == public(completed)
 
 
-def test_watch_of_all_jobs_reports_every_change_until_stopped(httpserver: HTTPServer) -> None:
+def test_watch_of_a_deleted_job_says_so(httpserver: HTTPServer) -> None:
+    pending = job_record("PENDING", second=0)
+    http = SupabaseHttpStub(httpserver, job=pending)
+    realtime = RealtimeStub([job_deleted_event(pending)], hold_changes=True)
+
+    def on_change(record: dict[str, Any]) -> None:
+        realtime.release_changes()
+
+    with (
+        serve_project(http, realtime) as url,
+        pytest.raises(NotFoundError, match=f"job {JOB_ID} was deleted"),
+    ):
+        watch(url, job_id=JOB_ID, on_change=on_change)
+
+
+def test_watch_of_all_jobs_reports_every_event_until_stopped(httpserver: HTTPServer) -> None:
     other_job = {**job_record("PROCESSING", second=3), "id": JOB_ID + 1}
     processing = job_record("PROCESSING", progress=0.25, stage="audio", second=4)
     http = SupabaseHttpStub(httpserver)
-    realtime = RealtimeStub([other_job, processing])
+    realtime = RealtimeStub(
+        [job_event(other_job), job_event(processing), job_deleted_event(other_job)]
+    )
     stop = threading.Event()
     seen: list[dict[str, Any]] = []
 
     def on_change(record: dict[str, Any]) -> None:
         seen.append(record)
-        if len(seen) == 2:
+        if len(seen) == 3:
             stop.set()
 
     with serve_project(http, realtime) as url:
-        final = watch_via_realtime(
-            settings_for(url),
-            email=EMAIL,
-            password=PASSWORD,
-            on_change=on_change,
-            stop_event=stop,
-            timeout=WATCH_TIMEOUT_SECONDS,
-        )
+        final = watch(url, on_change=on_change, stop_event=stop)
 
     assert final is None
-    assert seen == [other_job, processing]
+    assert seen == [
+        public(other_job),
+        public(processing),
+        {"id": other_job["id"], "video_id": other_job["video_id"], "deleted": True},
+    ]
     (join,) = realtime.frames_of("phx_join")
-    assert join["payload"]["config"]["postgres_changes"] == [expected_binding()]
+    assert join["topic"] == f"realtime:jobs:{USER_ID}"
     # Without a job there is no snapshot: only the sign-in went over HTTP.
     assert [(r.method, r.path) for r in http.requests] == [("POST", "/auth/v1/token")]
 
 
+def test_watch_sends_the_refreshed_access_token_to_the_channel(httpserver: HTTPServer) -> None:
+    # A session that expires in 12 s is refreshed 10 s before: the joined channel must get
+    # the new token, or Realtime closes it when the first one expires.
+    http = SupabaseHttpStub(httpserver, job=job_record("PROCESSING", second=2), expires_in=12)
+    realtime = RealtimeStub(hold_changes=True)
+    stop = threading.Event()
+
+    def stop_once_sent() -> None:
+        wait_until(
+            lambda: any(
+                f["payload"].get("access_token") in http.refreshed_tokens
+                for f in realtime.frames_of("access_token")
+            ),
+            timeout=WATCH_TIMEOUT_SECONDS,
+            what="the refreshed token on the channel",
+        )
+        stop.set()
+
+    helper = threading.Thread(target=stop_once_sent, daemon=True)
+    with serve_project(http, realtime) as url:
+        helper.start()
+        final = watch(url, job_id=JOB_ID, stop_event=stop)
+    helper.join(5)
+
+    assert final is None and stop.is_set()
+    (token_frame, *_) = [
+        f
+        for f in realtime.frames_of("access_token")
+        if f["payload"]["access_token"] != http.access_token
+    ]
+    assert token_frame["topic"] == f"realtime:jobs:{USER_ID}"
+    assert token_frame["payload"]["access_token"] == http.refreshed_tokens[0]
+
+
 def test_watch_returns_none_when_its_timeout_passes(httpserver: HTTPServer) -> None:
     http = SupabaseHttpStub(httpserver, job=job_record("PROCESSING", second=2))
-    realtime = RealtimeStub([job_record("COMPLETED", second=9)], hold_changes=True)
+    realtime = RealtimeStub([job_event(job_record("COMPLETED", second=9))], hold_changes=True)
     seen: list[dict[str, Any]] = []
 
     with serve_project(http, realtime) as url:
-        final = watch_via_realtime(
-            settings_for(url),
-            email=EMAIL,
-            password=PASSWORD,
-            job_id=JOB_ID,
-            on_change=seen.append,
-            stop_event=threading.Event(),
-            timeout=1.0,
-        )
+        final = watch(url, job_id=JOB_ID, on_change=seen.append, timeout=1.5)
 
     assert final is None
     assert [r["status"] for r in seen] == ["PROCESSING"]
@@ -322,15 +422,7 @@ def test_watch_of_a_job_that_is_not_the_users_is_not_found(httpserver: HTTPServe
     realtime = RealtimeStub()
 
     with serve_project(http, realtime) as url, pytest.raises(NotFoundError, match="job 7"):
-        watch_via_realtime(
-            settings_for(url),
-            email=EMAIL,
-            password=PASSWORD,
-            job_id=7,
-            on_change=lambda record: None,
-            stop_event=threading.Event(),
-            timeout=WATCH_TIMEOUT_SECONDS,
-        )
+        watch(url, job_id=7)
 
 
 def test_a_refused_join_is_a_permanent_error(httpserver: HTTPServer) -> None:
@@ -340,20 +432,28 @@ def test_a_refused_join_is_a_permanent_error(httpserver: HTTPServer) -> None:
     )
 
     with serve_project(http, realtime) as url, pytest.raises(PermanentError) as caught:
-        watch_via_realtime(
-            settings_for(url),
-            email=EMAIL,
-            password=PASSWORD,
-            job_id=JOB_ID,
-            on_change=lambda record: None,
-            stop_event=threading.Event(),
-            timeout=WATCH_TIMEOUT_SECONDS,
-        )
+        watch(url, job_id=JOB_ID)
 
     assert caught.value.message == (
         "Supabase Realtime refused the subscription: "
         "InvalidJWTToken: Token has expired 12 seconds ago"
     )
+
+
+def test_an_unauthorized_job_channel_names_the_missing_policies(httpserver: HTTPServer) -> None:
+    http = SupabaseHttpStub(httpserver)
+    realtime = RealtimeStub(
+        join_error={
+            "reason": "Unauthorized: You do not have permissions to read from this Channel "
+            f"topic: jobs:{USER_ID}"
+        }
+    )
+
+    with serve_project(http, realtime) as url, pytest.raises(PermanentError) as caught:
+        watch(url, job_id=JOB_ID)
+
+    assert "Unauthorized" in caught.value.message
+    assert "20261201110100_create_realtime_job_policies" in caught.value.message
 
 
 def test_watch_with_a_wrong_password_never_opens_the_socket(httpserver: HTTPServer) -> None:
@@ -475,3 +575,24 @@ def test_cli_submit_needs_a_user_or_the_supabase_road(video: Path) -> None:
     result = CliRunner().invoke(app, ["submit", str(video)])
     assert result.exit_code == 2
     assert "--user" in result.output
+
+
+def test_cli_watch_realtime_of_a_job_that_does_not_end_in_time_exits_one(
+    httpserver: HTTPServer,
+) -> None:
+    from typer.testing import CliRunner
+
+    from processor.cli import app
+
+    http = SupabaseHttpStub(httpserver, job=job_record("PROCESSING", second=2))
+    realtime = RealtimeStub()
+    with serve_project(http, realtime) as url:
+        result = CliRunner().invoke(
+            app,
+            ["watch", str(JOB_ID), "--realtime", "--email", EMAIL, "--password", PASSWORD]
+            + ["--timeout", "1.5"],
+            env={"SUPABASE_URL": url, "SUPABASE_ANON_KEY": ANON_KEY},
+        )
+    assert result.exit_code == 1, result.output
+    assert f"job {JOB_ID} PROCESSING" in result.output
+    assert f"job {JOB_ID} did not end within 1.5 s" in result.output

@@ -33,7 +33,16 @@ USER_ID = uuid.UUID("5b0f3c1e-8f7a-4c1d-9a64-2f7d0c9e4b11")
 EMAIL = "ada@example.test"
 PASSWORD = "correct horse battery staple"
 JOB_ID = 4242
-SUBSCRIPTION_ID = 30_636_876
+# What the database's job events carry (migration 20261201110000_create_job_broadcasts).
+JOB_EVENT_FIELDS = (
+    "id",
+    "video_id",
+    "status",
+    "current_stage",
+    "progress",
+    "error_code",
+    "updated_at",
+)
 
 UPLOAD_PATH = re.compile(r"^/storage/v1/object/(?P<bucket>[^/]+)/(?P<key>.+)$")
 
@@ -114,6 +123,7 @@ class SupabaseHttpStub:
         *,
         job: dict[str, Any] | None = None,
         insert_error: tuple[int, dict[str, Any]] | None = None,
+        expires_in: int = 3600,
     ) -> None:
         self.server = httpserver
         self.user_id = USER_ID
@@ -128,11 +138,16 @@ class SupabaseHttpStub:
         )
         self.job = job or job_record("PENDING")
         self.insert_error = insert_error
+        self.expires_in = expires_in
+        self.refreshed_tokens: list[str] = []
         self.requests: list[RecordedRequest] = []
         self.inserted_videos: list[dict[str, Any]] = []
         httpserver.expect_request(
             "/auth/v1/token", method="POST", query_string={"grant_type": "password"}
         ).respond_with_handler(self._token)
+        httpserver.expect_request(
+            "/auth/v1/token", method="POST", query_string={"grant_type": "refresh_token"}
+        ).respond_with_handler(self._refresh)
         httpserver.expect_request(UPLOAD_PATH, method="POST").respond_with_handler(self._upload)
         httpserver.expect_request(
             "/storage/v1/object/videos", method="DELETE"
@@ -177,14 +192,37 @@ class SupabaseHttpStub:
                 {"code": "invalid_credentials", "message": "Invalid login credentials"},
                 headers={"X-Supabase-Api-Version": "2024-01-01"},
             )
+        return self._session(self.access_token)
+
+    def _refresh(self, request: Request) -> Response:
+        body = self._record(request).json or {}
+        if body.get("refresh_token") != "stub-refresh-token":
+            return _json(
+                400, {"code": "refresh_token_not_found", "message": "Invalid Refresh Token"}
+            )
+        token = fake_jwt(
+            {
+                "sub": str(USER_ID),
+                "role": "authenticated",
+                "aud": "authenticated",
+                "email": EMAIL,
+                "exp": int(time.time()) + 3600,
+                "session_id": str(uuid.uuid4()),
+            }
+        )
+        self.refreshed_tokens.append(token)
+        return self._session(token, expires_in=3600)
+
+    def _session(self, access_token: str, *, expires_in: int | None = None) -> Response:
+        expires_in = self.expires_in if expires_in is None else expires_in
         now = int(time.time())
         return _json(
             200,
             {
-                "access_token": self.access_token,
+                "access_token": access_token,
                 "token_type": "bearer",
-                "expires_in": 3600,
-                "expires_at": now + 3600,
+                "expires_in": expires_in,
+                "expires_at": now + expires_in,
                 "refresh_token": "stub-refresh-token",
                 "user": {
                     "id": str(USER_ID),
@@ -226,7 +264,9 @@ class SupabaseHttpStub:
             video_ids = {f"eq.{v['id']}" for v in self.inserted_videos}
             rows = [{"id": JOB_ID}] if recorded.query["video_id"] in video_ids else []
         elif recorded.query.get("id") == f"eq.{self.job['id']}":
-            rows = [self.job]
+            columns = recorded.query.get("select", "*")
+            wanted = None if columns == "*" else columns.split(",")
+            rows = [self.job if wanted is None else {k: self.job.get(k) for k in wanted}]
         else:
             rows = []
         return _json(200, rows, headers={"Content-Range": f"0-{len(rows) - 1}/*"})
@@ -241,28 +281,56 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
 # --- Realtime ------------------------------------------------------------------------------
 
 
-class RealtimeStub:
-    """Realtime's websocket: answers joins, heartbeats and leaves, then pushes `changes`.
+def job_event(record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The `job_updated` broadcast the database sends for a job row (its public fields only)."""
+    return "job_updated", {k: record.get(k) for k in JOB_EVENT_FIELDS}
 
-    A join of `postgres_changes` bindings is answered `ok` with one server id per binding,
-    followed by the "Subscribed to PostgreSQL" system message. `changes` (job records) are then
-    pushed as UPDATE events, at once or, with `hold_changes`, once `release_changes()` is
-    called. `join_error` makes the join fail with that response instead.
+
+def job_deleted_event(record: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return "job_deleted", {"id": record["id"], "video_id": record["video_id"]}
+
+
+REPLICATION_READY = "Replication connection established"
+
+
+class RealtimeStub:
+    """Realtime's websocket for private Broadcast channels, as Realtime 2.x answers them.
+
+    A join asking `private: true` with an `access_token` is authorized only for the topic
+    `realtime:jobs:<USER_ID>` (the database policy); it is answered `ok` (Realtime replies
+    only after the authorization check and the subscription) and, when the join's
+    config.broadcast asks `replication_ready`, followed by the system message "Replication
+    connection established" (held until `release_ready()` with `hold_ready`). `events`, as
+    (event, payload) pairs, are then pushed as broadcasts: at once, or once
+    `release_changes()` is called with `hold_changes`. Each further join pushes `events_after
+    _rejoin` instead. `drop_after_events` closes the socket after the first connection's
+    events (after calling `on_drop`), as a network drop would. `join_error` makes every join fail with that response.
+    `access_token` frames are recorded.
     """
 
     def __init__(
         self,
-        changes: list[dict[str, Any]] | None = None,
+        events: list[tuple[str, dict[str, Any]]] | None = None,
         *,
         hold_changes: bool = False,
+        hold_ready: bool = False,
         join_error: dict[str, Any] | None = None,
+        drop_after_events: bool = False,
+        events_after_rejoin: list[tuple[str, dict[str, Any]]] | None = None,
+        on_drop: Callable[[], None] | None = None,
     ) -> None:
-        self.changes = list(changes or [])
+        self.on_drop = on_drop
+        self.events = list(events or [])
+        self.events_after_rejoin = list(events_after_rejoin or [])
         self.join_error = join_error
+        self.drop_after_events = drop_after_events
         self.frames: list[dict[str, Any]] = []
         self.connections: list[dict[str, str]] = []
+        self.joins = 0
         self._hold_changes = hold_changes
+        self._hold_ready = hold_ready
         self._release: asyncio.Event | None = None
+        self._ready: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -270,9 +338,14 @@ class RealtimeStub:
         return [f for f in self.frames if f.get("event") == event]
 
     def release_changes(self) -> None:
-        """Let a held stub push its changes (callable from any thread)."""
+        """Let a held stub push its events (callable from any thread)."""
         assert self._loop is not None and self._release is not None
         self._loop.call_soon_threadsafe(self._release.set)
+
+    def release_ready(self) -> None:
+        """Let a held stub confirm the replication connection (callable from any thread)."""
+        assert self._loop is not None and self._ready is not None
+        self._loop.call_soon_threadsafe(self._ready.set)
 
     async def handle(self, connection: ServerConnection) -> None:
         self._loop = asyncio.get_running_loop()
@@ -280,6 +353,10 @@ class RealtimeStub:
             self._release = asyncio.Event()
             if not self._hold_changes:
                 self._release.set()
+        if self._ready is None:
+            self._ready = asyncio.Event()
+            if not self._hold_ready:
+                self._ready.set()
         request = connection.request
         assert request is not None
         url = urlsplit(request.path)
@@ -299,68 +376,69 @@ class RealtimeStub:
             # access_token frames need no answer.
 
     async def _join(self, connection: ServerConnection, frame: dict[str, Any]) -> None:
-        topic, ref = frame["topic"], frame["ref"]
-        if self.join_error is not None:
-            await _send(
-                connection,
-                "phx_reply",
-                topic,
-                {"status": "error", "response": self.join_error},
-                ref,
-            )
+        topic, ref, payload = frame["topic"], frame["ref"], frame["payload"]
+        config = payload.get("config", {})
+        error = self.join_error
+        if error is None and not (config.get("private") and payload.get("access_token")):
+            error = {"reason": "PrivateOnly: This project only allows private channels"}
+        if error is None and topic != f"realtime:jobs:{USER_ID}":
+            error = {
+                "reason": "Unauthorized: You do not have permissions to read from this "
+                f"Channel topic: {topic.removeprefix('realtime:')}"
+            }
+        if error is not None:
+            await _send(connection, "phx_reply", topic, {"status": "error", "response": error}, ref)
             return
-        bindings = frame["payload"]["config"].get("postgres_changes", [])
-        replies = [{"id": SUBSCRIPTION_ID + i, **b} for i, b in enumerate(bindings)]
+        self.joins += 1
+        first = self.joins == 1
         await _send(
             connection,
             "phx_reply",
             topic,
-            {"status": "ok", "response": {"postgres_changes": replies}},
+            {"status": "ok", "response": {"postgres_changes": []}},
             ref,
         )
-        await _send(
-            connection,
-            "system",
-            topic,
-            {
-                "channel": topic.removeprefix("realtime:"),
-                "extension": "postgres_changes",
-                "message": "Subscribed to PostgreSQL",
-                "status": "ok",
-            },
-            None,
-        )
-        task = asyncio.create_task(self._push(connection, topic, [r["id"] for r in replies]))
+        wants_ready = bool((config.get("broadcast") or {}).get("replication_ready"))
+        task = asyncio.create_task(self._push(connection, topic, first=first, ready=wants_ready))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _push(self, connection: ServerConnection, topic: str, ids: list[int]) -> None:
-        assert self._release is not None
-        await self._release.wait()
-        for record in self.changes:
+    async def _push(
+        self, connection: ServerConnection, topic: str, *, first: bool, ready: bool
+    ) -> None:
+        assert self._release is not None and self._ready is not None
+        if ready:
+            await self._ready.wait()
             await _send(
                 connection,
-                "postgres_changes",
+                "system",
                 topic,
                 {
-                    "ids": ids,
-                    "data": {
-                        "schema": "public",
-                        "table": "video_jobs",
-                        "commit_timestamp": record.get("updated_at", "2026-11-27T10:00:00Z"),
-                        "type": "UPDATE",
-                        "columns": [
-                            {"name": "id", "type": "int8"},
-                            {"name": "status", "type": "processing_status"},
-                            {"name": "progress", "type": "float4"},
-                        ],
-                        "errors": None,
-                        "record": record,
-                        "old_record": {"id": record["id"]},
-                    },
+                    "channel": topic.removeprefix("realtime:"),
+                    "extension": "system",
+                    "message": REPLICATION_READY,
+                    "status": "ok",
                 },
                 None,
             )
+        await self._release.wait()
+        for name, payload in self.events if first else self.events_after_rejoin:
+            await _send(
+                connection,
+                "broadcast",
+                topic,
+                {
+                    "type": "broadcast",
+                    "event": name,
+                    "payload": payload,
+                    "meta": {"id": str(uuid.uuid4())},
+                },
+                None,
+            )
+        if first and self.drop_after_events:
+            if self.on_drop is not None:
+                self.on_drop()
+            await connection.close()
 
 
 async def _send(
