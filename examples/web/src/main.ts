@@ -2,18 +2,19 @@
  * A minimal vproc page: sign in, upload a video, watch its job live, open its results.
  * All data access is in vproc.ts; this module only renders.
  */
-import { createClient, type RealtimeChannel, type Session } from "@supabase/supabase-js";
+import { createClient, type Session } from "@supabase/supabase-js";
 import type { Database } from "../../../supabase/types/database.ts";
 import type { JobArtifactsResponse } from "../../../supabase/functions/job-artifacts/response.ts";
 import {
   cancelJob,
   fetchArtifacts,
-  type Job,
+  followJobs,
+  isTerminal,
+  type JobEvent,
   type JobSummary,
   listJobs,
   retryJob,
   submitVideo,
-  subscribeToJobs,
   type VprocClient,
 } from "./vproc.ts";
 
@@ -50,9 +51,9 @@ function report(error: unknown): void {
   say(error instanceof Error ? error.message : String(error));
 }
 
-/** The jobs on screen, by id; Realtime updates merge into these. */
+/** The jobs on screen, by id; Realtime events merge into these. */
 const jobs = new Map<number, JobSummary>();
-let channel: RealtimeChannel | null = null;
+let stopFollowing: (() => Promise<void>) | null = null;
 
 function renderJobs(supabase: VprocClient): void {
   const rows = [...jobs.values()].sort((a, b) => b.id - a.id).map((job) => {
@@ -88,13 +89,58 @@ function renderJobs(supabase: VprocClient): void {
   jobList.replaceChildren(...rows);
 }
 
-function mergeJob(supabase: VprocClient, row: Job): void {
-  const previous = jobs.get(row.id);
-  jobs.set(row.id, { ...row, video: previous?.video ?? null });
-  renderJobs(supabase);
-  if (row.status === "COMPLETED" && previous?.status !== "COMPLETED") {
-    void showResults(supabase, row.id);
+/** Newer wins: a read that started before an event must not undo it, nor an old event a read. */
+function isNewer(a: { updated_at: string }, b: { updated_at: string }): boolean {
+  return Date.parse(a.updated_at) >= Date.parse(b.updated_at);
+}
+
+/**
+ * Merge a job event's fields into the job on screen. An event carries only the job's public
+ * fields: the rest (file name, error message) stays as read. A terminal event is final for
+ * this run of the job: show it at once, and read once more for what the event leaves out.
+ */
+function applyEvent(supabase: VprocClient, event: JobEvent): void {
+  const previous = jobs.get(event.id);
+  if (previous === undefined) {
+    // A job this page has not read yet (another tab uploaded it): read the list.
+    void resync(supabase);
+    return;
   }
+  if (!isNewer(event, previous)) return;
+  const statusChanged = previous.status !== event.status;
+  jobs.set(event.id, {
+    ...previous,
+    ...event,
+    error_message: statusChanged ? null : previous.error_message,
+    cancel_requested: statusChanged ? false : previous.cancel_requested,
+  });
+  renderJobs(supabase);
+  if (statusChanged && isTerminal(event.status)) {
+    if (event.status === "COMPLETED") void showResults(supabase, event.id);
+    void resync(supabase);
+  }
+}
+
+/** Replace the page's jobs with a fresh read, keeping any event newer than the read. */
+async function resync(supabase: VprocClient): Promise<void> {
+  try {
+    const rows = await listJobs(supabase);
+    const fresh = new Map<number, JobSummary>();
+    for (const row of rows) {
+      const shown = jobs.get(row.id);
+      fresh.set(row.id, shown && !isNewer(row, shown) ? { ...row, ...pickEvent(shown) } : row);
+    }
+    jobs.clear();
+    for (const [id, job] of fresh) jobs.set(id, job);
+    renderJobs(supabase);
+  } catch (error) {
+    report(error);
+  }
+}
+
+function pickEvent(job: JobSummary): JobEvent {
+  const { id, video_id, status, current_stage, progress, error_code, updated_at } = job;
+  return { id, video_id, status, current_stage, progress, error_code, updated_at };
 }
 
 function renderResults(body: JobArtifactsResponse): void {
@@ -132,16 +178,22 @@ async function onSignedIn(supabase: VprocClient, session: Session): Promise<void
   authSection.hidden = true;
   appSection.hidden = false;
   byId("who").textContent = session.user.email ?? session.user.id;
-  // Subscribe before the first read, so no change between the two is lost.
-  await channel?.unsubscribe();
-  channel = subscribeToJobs(supabase, session.user.id, (row) => mergeJob(supabase, row));
-  for (const job of await listJobs(supabase)) jobs.set(job.id, job);
-  renderJobs(supabase);
+  // The first read happens when Realtime confirms the channel (resync), never before it.
+  await stopFollowing?.();
+  stopFollowing = await followJobs(supabase, session.user.id, {
+    onEvent: (event) => applyEvent(supabase, event),
+    onDeleted: (event) => {
+      jobs.delete(event.id);
+      renderJobs(supabase);
+    },
+    resync: () => void resync(supabase),
+    onError: report,
+  });
 }
 
 function onSignedOut(): void {
-  void channel?.unsubscribe();
-  channel = null;
+  void stopFollowing?.();
+  stopFollowing = null;
   jobs.clear();
   jobList.replaceChildren();
   results.hidden = true;

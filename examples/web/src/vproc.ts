@@ -1,8 +1,9 @@
 /**
  * The supabase-js side of vproc: upload a video, insert its row, follow its job over
- * Realtime, and fetch results with signed artifact URLs from the `job-artifacts` function.
+ * Realtime (private Broadcast), and fetch results with signed artifact URLs from the
+ * `job-artifacts` function.
  */
-import type { RealtimeChannel, RealtimePostgresChangesPayload, SupabaseClient } from "@supabase/supabase-js";
+import type { RealtimeSystemPayload, SupabaseClient } from "@supabase/supabase-js";
 import type { Database, Tables } from "../../../supabase/types/database.ts";
 import type {
   JobArtifactsError,
@@ -86,24 +87,86 @@ export async function listJobs(supabase: VprocClient, limit = 20): Promise<JobSu
 }
 
 /**
- * Call `onChange` with every insert and update of the user's jobs. Realtime applies RLS too;
- * the `owner_id` filter keeps the server from evaluating other users' rows at all.
+ * What the database broadcasts on the private channel `jobs:<owner_id>` for each job event
+ * (migration 20261201110000_create_job_broadcasts): `job_updated` on creation, every status
+ * and stage change and each 5 % of progress (at most one per 2 s); `job_deleted` when the job
+ * goes. Only these fields: merge them into what you show, never replace a row with them.
  */
-export function subscribeToJobs(
+export type JobEvent = Pick<
+  Job,
+  "id" | "video_id" | "status" | "current_stage" | "progress" | "error_code" | "updated_at"
+>;
+export type JobDeletedEvent = Pick<Job, "id" | "video_id">;
+
+export const TERMINAL_STATUSES: readonly Job["status"][] = ["COMPLETED", "FAILED", "CANCELLED"];
+
+export function isTerminal(status: Job["status"]): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+export interface JobEventHandlers {
+  onEvent: (event: JobEvent) => void;
+  onDeleted: (event: JobDeletedEvent) => void;
+  /**
+   * Read the current state (e.g. `listJobs`). Called once Realtime confirms the channel, after
+   * every rejoin (events sent while the socket was down are gone) and every `backstopMs`.
+   */
+  resync: () => void;
+  onError: (error: Error) => void;
+}
+
+/** How long to wait for Realtime's "Replication connection established" before reading anyway. */
+const READY_GRACE_MS = 10_000;
+
+/**
+ * Follow the user's jobs on their private channel `jobs:<userId>`. Realtime Authorization
+ * (the policies on realtime.messages) lets a user join only their own topic, so the socket
+ * must carry the user's token first: `realtime.setAuth()` takes the session's, and supabase-js
+ * sends each refreshed token to joined channels. SUBSCRIBED means the join was authorized;
+ * the `system` message asked for with `replication_ready` means Broadcast from the database
+ * flows, so the first read happens only then: nothing can fall between the read and the
+ * stream. Returns a function that stops following.
+ */
+export async function followJobs(
   supabase: VprocClient,
   userId: string,
-  onChange: (job: Job) => void,
-): RealtimeChannel {
-  return supabase
-    .channel(`video_jobs:${userId}`)
-    .on(
-      "postgres_changes",
-      { event: "*", schema: "public", table: "video_jobs", filter: `owner_id=eq.${userId}` },
-      (payload: RealtimePostgresChangesPayload<Job>) => {
-        if (payload.eventType !== "DELETE") onChange(payload.new);
-      },
-    )
-    .subscribe();
+  handlers: JobEventHandlers,
+  backstopMs = 30_000,
+): Promise<() => Promise<void>> {
+  await supabase.realtime.setAuth();
+  let joined = false;
+  let readyTimer: ReturnType<typeof setTimeout> | undefined;
+  const resync = () => {
+    clearTimeout(readyTimer);
+    readyTimer = undefined;
+    handlers.resync();
+  };
+  const channel = supabase
+    .channel(`jobs:${userId}`, {
+      config: { private: true, broadcast: { replication_ready: true } },
+    })
+    .on("broadcast", { event: "job_updated" }, ({ payload }) => handlers.onEvent(payload as JobEvent))
+    .on("broadcast", { event: "job_deleted" }, ({ payload }) => handlers.onDeleted(payload as JobDeletedEvent))
+    .on("system", {}, (payload: RealtimeSystemPayload) => {
+      if (joined && payload.extension === "system" && payload.status === "ok") resync();
+    })
+    .subscribe((status, error) => {
+      joined = status === "SUBSCRIBED";
+      if (joined) {
+        // Servers that predate `replication_ready` never confirm: read after a grace period.
+        clearTimeout(readyTimer);
+        readyTimer = setTimeout(resync, READY_GRACE_MS);
+      } else if (status === "CHANNEL_ERROR" || status === "TIMED_OUT") {
+        // supabase-js rejoins by itself; a refused join (no policy, expired token) says why.
+        handlers.onError(new Error(`job channel ${status}${error ? `: ${error.message}` : ""}`));
+      }
+    });
+  const backstop = setInterval(() => joined && resync(), backstopMs);
+  return async () => {
+    clearInterval(backstop);
+    clearTimeout(readyTimer);
+    await supabase.removeChannel(channel);
+  };
 }
 
 /** Status, metadata and short-lived artifact URLs of one job, from the edge function. */
