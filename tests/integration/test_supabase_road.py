@@ -589,8 +589,10 @@ def test_cli_watch_realtime_of_a_job_that_does_not_end_in_time_exits_one(
     with serve_project(http, realtime) as url:
         result = CliRunner().invoke(
             app,
-            ["watch", str(JOB_ID), "--realtime", "--email", EMAIL, "--password", PASSWORD]
-            + ["--timeout", "1.5"],
+            [
+                *("watch", str(JOB_ID), "--realtime", "--timeout", "1.5"),
+                *("--email", EMAIL, "--password", PASSWORD),
+            ],
             env={"SUPABASE_URL": url, "SUPABASE_ANON_KEY": ANON_KEY},
         )
     assert result.exit_code == 1, result.output
