@@ -18,6 +18,7 @@ from processor.ai.metadata import GeneratedMetadata, MetadataContext, MetadataGe
 from processor.ai.transcription import Segment, Transcript
 from processor.errors import (
     AIBlockedError,
+    AIModelUnavailableError,
     AINoResponseError,
     ConfigurationError,
     ProviderRateLimitedError,
@@ -33,6 +34,7 @@ from tests.support.gemini_stub import (
     GeminiStub,
     Reply,
     blocked_prompt_response,
+    camel_keys,
     candidate_response,
     empty_response,
     error_body,
@@ -111,6 +113,47 @@ def test_success_sends_one_structured_request_with_the_transcript(
     assert "[00:12] Leases expire when a worker dies." in prompt
     assert "File name: queue.mp4" in prompt
     assert "5 to 15" in body["systemInstruction"]["parts"][0]["text"]
+    # Gemini 3 models take a thinking level (no budget) and keep their default temperature.
+    assert camel_keys(config["thinkingConfig"]) == {"thinkingLevel": "LOW"}
+    assert "temperature" not in config
+
+
+def test_a_retired_model_fails_at_once_naming_gemini_model(
+    stub: GeminiStub, sleeps: list[float]
+) -> None:
+    generator = GeminiMetadataGenerator(
+        API_KEY,
+        "gemini-2.5-flash",
+        base_url=stub.base_url,
+        retry=RetryPolicy(jitter=0),
+        sleep=sleeps.append,
+    )
+    stub.reply(candidate_response(ANSWER))
+    try:
+        with pytest.raises(AIModelUnavailableError) as caught:
+            generator.generate_metadata(TALK, CONTEXT)
+    finally:
+        generator.close()
+    assert caught.value.error_code == "ai_model_unavailable"
+    assert not caught.value.retryable
+    assert "GEMINI_MODEL" in caught.value.message
+    assert "gemini-2.5-flash" in caught.value.message
+    assert "gemini-3.5-flash" in caught.value.message  # what to use instead
+    assert len(stub.generate_requests) == 1
+    assert sleeps == []
+
+
+def test_a_2x_model_still_gets_a_request_it_accepts(httpserver: HTTPServer) -> None:
+    """Before Gemini 3 a thinking level is refused; the adapter sends the older shape."""
+    stub = GeminiStub(httpserver, models={"gemini-2.5-flash-lite": ("generateContent",)})
+    stub.reply(candidate_response(ANSWER))
+    generator = GeminiMetadataGenerator(API_KEY, "gemini-2.5-flash-lite", base_url=stub.base_url)
+    generator.generate_metadata(TALK, CONTEXT)
+    generator.close()
+    [request] = stub.generate_requests
+    config = request.json()["generationConfig"]
+    assert "thinkingConfig" not in config
+    assert config["temperature"] == 0.4
 
 
 def test_429_then_success_waits_as_told(
