@@ -105,6 +105,23 @@ def test_submit_signs_in_uploads_into_the_users_folder_and_inserts_the_row(
     httpserver.check_assertions()
 
 
+def test_a_non_ascii_file_name_gets_an_ascii_key_and_keeps_its_name(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    stub = SupabaseHttpStub(httpserver)
+    video = tmp_path / "Café ñandú – ビデオ.mp4"
+    video.write_bytes(b"not a video")
+
+    submitted = submit_via_supabase(settings_for(stub.url), video, email=EMAIL, password=PASSWORD)
+
+    assert submitted.storage_path == f"{USER_ID}/{submitted.video_id}/Cafe_nandu_.mp4"
+    (upload,) = stub.requests_to("POST", "/storage/v1/object/")
+    assert upload.path == f"/storage/v1/object/videos/{submitted.storage_path}"
+    (insert,) = stub.requests_to("POST", "/rest/v1/videos")
+    assert insert.json["original_filename"] == "Café ñandú – ビデオ.mp4"
+    assert insert.json["storage_path"] == submitted.storage_path
+
+
 def test_submit_sends_the_given_content_type(httpserver: HTTPServer, video: Path) -> None:
     stub = SupabaseHttpStub(httpserver)
 

@@ -36,6 +36,15 @@ JOB_ID = 4242
 SUBSCRIPTION_ID = 30_636_876
 
 UPLOAD_PATH = re.compile(r"^/storage/v1/object/(?P<bucket>[^/]+)/(?P<key>.+)$")
+# Supabase Storage's isValidKey (supabase/storage src/storage/limits.ts, VALID_OBJECT_KEY).
+STORAGE_VALID_KEY = re.compile(r"^[A-Za-z0-9_/!.*'() &$=@;:+,?-]+$")
+
+
+def invalid_key_response(key: str) -> Response:
+    """Storage's answer to a key outside its character set."""
+    return _json(
+        400, {"statusCode": "400", "error": "InvalidKey", "message": f"Invalid key: {key}"}
+    )
 
 
 def fake_jwt(claims: dict[str, Any]) -> str:
@@ -205,6 +214,8 @@ class SupabaseHttpStub:
         self._record(request, multipart=True)
         match = UPLOAD_PATH.match(request.path)
         assert match is not None
+        if not STORAGE_VALID_KEY.fullmatch(match["key"]):
+            return invalid_key_response(match["key"])
         return _json(200, {"Id": str(uuid.uuid4()), "Key": f"{match['bucket']}/{match['key']}"})
 
     def _remove(self, request: Request) -> Response:

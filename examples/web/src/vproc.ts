@@ -30,10 +30,38 @@ export type JobSummary = Pick<
   | "updated_at"
 > & { video: { original_filename: string | null } | null };
 
-/** A storage key in the user's folder: `<uid>/<random>/<file name>` (the policies require `<uid>/`). */
+/** Letters NFKD leaves whole that have a usual ASCII spelling. */
+const ASCII_SPELLINGS: Record<string, string> = {
+  ß: "ss", ẞ: "SS", æ: "ae", Æ: "AE", œ: "oe", Œ: "OE", ø: "o", Ø: "O", đ: "d", Đ: "D",
+  ð: "d", Ð: "D", ł: "l", Ł: "L", þ: "th", Þ: "Th", ı: "i",
+};
+
+function asciiLetters(text: string): string {
+  return [...text].map((c) => ASCII_SPELLINGS[c] ?? c).join("").normalize("NFKD")
+    .replace(/[^\x00-\x7f]/g, "");
+}
+
+/**
+ * An object name Supabase Storage accepts: Storage refuses keys outside its S3-safe ASCII set
+ * (`InvalidKey`), so accents are dropped, other scripts removed, and a name with nothing
+ * readable left becomes `video` (keeping its extension). The same rule as `vproc submit`'s
+ * `safe_object_name`; the user's own name goes into `original_filename`.
+ */
+export function safeObjectName(fileName: string): string {
+  const base = fileName.split("/").pop() ?? "";
+  const dot = base.lastIndexOf(".");
+  const hasExt = dot > 0 && base.slice(0, dot).replace(/\./g, "") !== "";
+  const ext = hasExt ? asciiLetters(base.slice(dot + 1)).replace(/[^A-Za-z0-9]+/g, "").slice(0, 16) : "";
+  let stem = asciiLetters(hasExt ? base.slice(0, dot) : base)
+    .replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[._]+/, "").replace(/\.+$/, "");
+  if (stem.replace(/[_-]/g, "") === "") stem = "video";
+  stem = stem.slice(0, ext ? 200 - ext.length - 1 : 200);
+  return ext ? `${stem}.${ext}` : stem;
+}
+
+/** A storage key in the user's folder: `<uid>/<random>/<safe name>` (the policies require `<uid>/`). */
 export function storagePathFor(userId: string, fileName: string): string {
-  const safe = fileName.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^\.+/, "") || "video";
-  return `${userId}/${crypto.randomUUID()}/${safe}`;
+  return `${userId}/${crypto.randomUUID()}/${safeObjectName(fileName)}`;
 }
 
 /**
