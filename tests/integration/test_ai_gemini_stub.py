@@ -20,6 +20,7 @@ from processor.errors import (
     AIBlockedError,
     AIModelUnavailableError,
     AINoResponseError,
+    AIRequestRejectedError,
     ConfigurationError,
     ProviderRateLimitedError,
     ProviderUnavailableError,
@@ -141,6 +142,25 @@ def test_a_retired_model_fails_at_once_naming_gemini_model(
     assert "gemini-3.5-flash" in caught.value.message  # what to use instead
     assert len(stub.generate_requests) == 1
     assert sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (f"Model {MODEL} is no longer available. Use another model.", AIModelUnavailableError),
+        (f"models/{MODEL} is not supported for generateContent.", AIModelUnavailableError),
+        ('Invalid JSON payload received. Unknown name "foo".', AIRequestRejectedError),
+    ],
+)
+def test_a_400_about_the_model_is_model_unavailable_and_others_are_rejections(
+    stub: GeminiStub, generator: GeminiMetadataGenerator, message: str, expected: type
+) -> None:
+    stub.reply(Reply(error_body(400, "INVALID_ARGUMENT", message), 400))
+    with pytest.raises(expected) as caught:
+        generator.generate_metadata(TALK, CONTEXT)
+    assert type(caught.value) is expected
+    assert not caught.value.retryable
+    assert len(stub.generate_requests) == 1
 
 
 def test_a_2x_model_still_gets_a_request_it_accepts(httpserver: HTTPServer) -> None:
@@ -441,3 +461,22 @@ def test_metadata_contract(backend: MetadataGenerator) -> None:
     starts = [c.start_time for c in metadata.chapters]
     assert starts and starts[0] == 0.0 and starts == sorted(set(starts))
     assert all(s < TALK.duration_seconds for s in starts)
+
+
+def test_the_stand_in_refuses_a_thinking_budget_for_gemini_3(stub: GeminiStub) -> None:
+    """The shape check has teeth: a 2.5-style request to a 3.x model is a 400, as from the API."""
+    from google import genai
+    from google.genai import errors as genai_errors
+    from google.genai import types
+
+    client = genai.Client(
+        api_key=API_KEY, http_options=types.HttpOptions(base_url=stub.base_url, retry_options=None)
+    )
+    config = types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=512))
+    try:
+        with pytest.raises(genai_errors.ClientError) as caught:
+            client.models.generate_content(model=MODEL, contents="hi", config=config)
+    finally:
+        client.close()
+    assert caught.value.code == 400
+    assert "thinking_budget" in (caught.value.message or "")
