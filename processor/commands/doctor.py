@@ -638,6 +638,13 @@ def check_gemini(settings: Settings) -> Check:
     elapsed_ms = (time.perf_counter() - started) * 1000.0
     use_instead = f"set GEMINI_MODEL={DEFAULT_GEMINI_MODEL} (or another model listed for your key)"
     actions = found.supported_actions or []
+    if not actions:
+        return Check(
+            "gemini",
+            "WARN",
+            f"{endpoint} does not list the methods of {model}; cannot tell if it can generate",
+            use_instead,
+        )
     if "generateContent" not in actions:
         return Check(
             "gemini",

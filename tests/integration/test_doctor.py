@@ -34,7 +34,14 @@ from processor.commands.doctor import (
 from processor.config import Settings
 from processor.services import Services
 from tests.support.databases import Server
-from tests.support.gemini_stub import API_KEY, MODEL, GeminiStub, Reply, error_body
+from tests.support.gemini_stub import (
+    API_KEY,
+    MODEL,
+    GeminiStub,
+    Reply,
+    error_body,
+    model_resource,
+)
 
 UNREACHABLE_URL = "postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=2"
 
@@ -462,6 +469,19 @@ def test_gemini_refuses_a_model_without_generate_content(
 
     assert check.status == "FAIL", check
     assert "does not support generateContent" in check.detail
+    assert "GEMINI_MODEL=gemini-3.5-flash" in (check.fix or "")
+
+
+def test_gemini_warns_when_the_model_id_is_routed_to_another_model(
+    tmp_path: Path, gemini: GeminiModels
+) -> None:
+    gemini.reply = Reply(model_resource("gemini-3.1-flash-lite", ("generateContent",)))
+    settings = settings_for(tmp_path, gemini_api_key=API_KEY, gemini_base_url=gemini.base_url)
+
+    check = check_gemini(settings)
+
+    assert check.status == "WARN", check
+    assert f"GEMINI_MODEL {MODEL} is answered by gemini-3.1-flash-lite" in check.detail
     assert "GEMINI_MODEL=gemini-3.5-flash" in (check.fix or "")
 
 
