@@ -9,6 +9,10 @@ import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# A generally available Gemini Flash model with no announced shutdown date; the id doctor
+# suggests when GEMINI_MODEL is retired or unknown.
+DEFAULT_GEMINI_MODEL = "gemini-3.5-flash"
+
 
 def default_data_dir() -> Path:
     """Per-user directory for the embedded database and the local stores."""
@@ -45,7 +49,7 @@ class Settings(BaseSettings):
     # AI.
     ai_provider: Literal["gemini", "local"] | None = None
     gemini_api_key: SecretStr | None = None
-    gemini_model: str = "gemini-2.5-flash"
+    gemini_model: str = DEFAULT_GEMINI_MODEL
     # Another Gemini API endpoint (a proxy, or a local stand-in in tests); unset: Google's.
     gemini_base_url: str | None = None
     gemini_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)

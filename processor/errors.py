@@ -6,7 +6,7 @@ its default message. `retryable` decides between a retry with backoff and FAILED
     VprocError ("internal", retried)
     ├─ PermanentError → FAILED now
     │    InvalidMediaError, UnsupportedMediaError, SourceMissingError, ConfigurationError,
-    │    AIBlockedError, AIRequestRejectedError, …
+    │    AIBlockedError, AIRequestRejectedError, AIModelUnavailableError, …
     ├─ TransientError → retried with backoff until max_attempts
     │    StorageUnavailableError, ProviderRateLimitedError, DatabaseUnavailableError, …
     ├─ LeaseLostError: the claim is gone; stop quietly, write nothing
@@ -86,6 +86,12 @@ class AIRequestRejectedError(PermanentError):
     """The AI provider rejected the request."""
 
     error_code = "ai_rejected"
+
+
+class AIModelUnavailableError(PermanentError):
+    """The configured AI model does not exist or has been retired (GEMINI_MODEL)."""
+
+    error_code = "ai_model_unavailable"
 
 
 class DatabaseError(PermanentError):
