@@ -1,0 +1,221 @@
+"""Hostile uploads through the real worker: files that refer to other files, and media over
+the limits.
+
+User A's upload is a playlist (or concat list) naming user B's upload by its absolute path on
+the worker's disk, which the local store makes predictable. A's job must fail as
+`unsupported_media`, and nothing of B's may appear in A's rows or artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+import psycopg.rows
+import pytest
+
+from processor.ai.whisper import WhisperTranscriber
+from processor.config import Settings
+from processor.db.pool import Database
+from processor.pipeline import build_pipeline
+from processor.storage.local import LocalStorage
+from tests.fixtures import make_fixtures as fixtures
+from tests.support.fake_metadata import FilenameMetadataGenerator
+from tests.support.seed import create_user
+from tests.support.uploads import NeverTranscriber, pipeline_for, row_of, run_worker, upload
+
+B_WORDS = "open source"  # what B's video says (speech.mp4)
+
+
+@pytest.fixture(scope="module")
+def whisper() -> WhisperTranscriber:
+    return WhisperTranscriber()
+
+
+@pytest.fixture
+def admin(db_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    with Database(db_url, application_name="vproc-worker:gate-test", max_size=6) as database:
+        yield database
+
+
+def hls_playlist(segment: str) -> bytes:
+    return (
+        f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:11\n"
+        f"#EXTINF:10.6,\n{segment}\n#EXT-X-ENDLIST\n"
+    ).encode()
+
+
+def ffconcat(segment: str) -> bytes:
+    return f"ffconcat version 1.0\nfile '{segment}'\n".encode()
+
+
+@pytest.fixture
+def victim(admin, tmp_path) -> tuple[LocalStorage, uuid.UUID, Path]:
+    """User B's upload, on the worker's disk at a path anyone can predict."""
+    store = LocalStorage(tmp_path / "store")
+    b = create_user(admin)
+    source = fixtures.remux(fixtures.SPEECH_MP4, tmp_path / "b.mkv")
+    key = f"{b}/{uuid.uuid4()}/talk.mkv"
+    store.put_file("videos", key, source)
+    return store, b, store.path_of("videos", key)
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "code"),
+    [
+        ("holiday.m3u8", lambda p: hls_playlist(str(p)), "unsupported_media"),
+        ("holiday.m3u8", lambda p: hls_playlist(f"file:{p}"), "unsupported_media"),
+        (
+            "holiday.m3u8",
+            lambda p: hls_playlist(f"subfile:,,start,0,end,0,,:{p}"),
+            "unsupported_media",
+        ),
+        ("holiday.m3u8", lambda p: hls_playlist(f"concat:{p}"), "unsupported_media"),
+        ("list.ffconcat", lambda p: ffconcat(str(p)), "unsupported_media"),
+        ("list.mp4", lambda p: ffconcat(str(p)), "unsupported_media"),
+        ("holiday.mp4", lambda p: hls_playlist(str(p)), "unsupported_media"),
+    ],
+    ids=[
+        "hls",
+        "hls-file-url",
+        "hls-subfile",
+        "hls-concat-url",
+        "ffconcat",
+        "ffconcat-as-mp4",
+        "hls-as-mp4",
+    ],
+)
+def test_a_file_that_refers_to_another_users_upload_fails_and_leaks_nothing(
+    admin, db, whisper, tmp_path, victim, name, make, code
+) -> None:
+    store, b, b_path = victim
+    a = create_user(admin)
+    job_id, _ = upload(admin, store, a, name, make(b_path))
+
+    run_worker(db, pipeline_for(tmp_path, store, whisper))
+
+    job = row_of(admin, "video_jobs", "id", job_id)
+    assert (job["status"], job["error_code"]) == ("FAILED", code)
+    assert "\n" not in job["error_message"]
+    failed = [s for s, e in job["processing_stages"].items() if e["status"] == "failed"]
+    assert failed == ["probe"]
+    assert not {"audio", "transcribe", "thumbnail"} & set(job["processing_stages"])
+    text = json.dumps(job, default=str)
+    for secret in (str(b), str(b_path), str(store.root)):
+        assert secret not in text
+    meta = row_of(admin, "video_metadata", "job_id", job_id)
+    assert meta is None or not (meta["transcript_text"] or meta["thumbnail_file_url"])
+    assert B_WORDS not in json.dumps(meta, default=str).lower()
+    artifacts = store.root / "video-artifacts"
+    assert not artifacts.exists() or list(artifacts.rglob("*")) == []
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_an_image_sequence_pattern_in_the_name_reads_nothing_else(
+    admin, db, whisper, tmp_path, victim
+) -> None:
+    """image2 expands `%d` in a file name: the upload's name never reaches FFmpeg."""
+    store, _, _ = victim
+    a = create_user(admin)
+    fixtures.make_png(tmp_path / "frame.png")
+    job_id, _ = upload(admin, store, a, "frame%03d.png", (tmp_path / "frame.png").read_bytes())
+    run_worker(db, pipeline_for(tmp_path, store, NeverTranscriber()))
+    job = row_of(admin, "video_jobs", "id", job_id)
+    assert (job["status"], job["error_code"]) == ("FAILED", "invalid_media")
+    assert job["processing_stages"]["probe"]["status"] == "failed"
+
+
+# --- media limits ------------------------------------------------------------------------
+
+
+def limited(**limits: int) -> Settings:
+    return Settings(_env_file=None, **limits)
+
+
+@pytest.mark.parametrize(
+    ("limits", "needle"),
+    [
+        ({"max_media_seconds": 5}, "MAX_MEDIA_SECONDS"),
+        ({"max_frame_pixels": 320 * 240 - 1}, "MAX_FRAME_PIXELS"),
+        ({"max_source_bytes": 50_000}, "MAX_SOURCE_BYTES"),
+    ],
+    ids=["duration", "frame", "bytes"],
+)
+def test_media_over_a_limit_fails_before_decoding(admin, db, tmp_path, limits, needle) -> None:
+    store = LocalStorage(tmp_path / "store")
+    a = create_user(admin)
+    # speech.mp4: 10.6 s, 320x240, 160 KB; the video row declares 1234 bytes.
+    job_id, _ = upload(admin, store, a, "talk.mp4", fixtures.SPEECH_MP4.read_bytes())
+    run_worker(db, pipeline_for(tmp_path, store, NeverTranscriber(), limited(**limits)))
+    job = row_of(admin, "video_jobs", "id", job_id)
+    assert (job["status"], job["error_code"], job["attempts"]) == ("FAILED", "media_too_large", 1)
+    assert needle in job["error_message"]
+    stages = job["processing_stages"]
+    stage = "download" if needle == "MAX_SOURCE_BYTES" else "probe"
+    assert stages[stage]["status"] == "failed"
+    assert stages[stage]["detail"]["error_code"] == "media_too_large"
+    assert "audio" not in stages and "thumbnail" not in stages
+    assert row_of(admin, "video_metadata", "job_id", job_id) is None
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+class RecordingToolkit:
+    """The real PyAV toolkit, recording whether audio extraction ever started."""
+
+    def __init__(self) -> None:
+        from processor.media import make_media_toolkit
+
+        self.inner = make_media_toolkit(Settings(_env_file=None))
+        self.name = self.inner.name
+        self.extracted: list[Path] = []
+
+    def probe(self, path: Path, **kwargs: Any):
+        return self.inner.probe(path, **kwargs)
+
+    def extract_audio(self, path: Path, dest_wav: Path, **kwargs: Any):
+        self.extracted.append(dest_wav)
+        return self.inner.extract_audio(path, dest_wav, **kwargs)
+
+    def extract_thumbnail(self, path: Path, dest_jpeg: Path, **kwargs: Any):
+        return self.inner.extract_thumbnail(path, dest_jpeg, **kwargs)
+
+
+def test_long_silent_audio_is_refused_before_any_audio_is_extracted(admin, db, tmp_path) -> None:
+    """A small file that declares hours of audio would expand to a huge WAV."""
+    store = LocalStorage(tmp_path / "store")
+    a = create_user(admin)
+    long = fixtures.write_video(
+        tmp_path / "long.mkv",
+        seconds=12.0,
+        width=64,
+        height=48,
+        fps=1,
+        audio=(np.zeros(16_000 * 12, dtype=np.int16), 16_000),
+    )
+    job_id, _ = upload(admin, store, a, "long.mkv", long.read_bytes())
+    toolkit = RecordingToolkit()
+    pipeline = build_pipeline(
+        limited(max_media_seconds=10),
+        storage=store,
+        media=toolkit,
+        transcriber=NeverTranscriber(),
+        metadata=FilenameMetadataGenerator(),
+        work_root=tmp_path / "work",
+    )
+    run_worker(db, pipeline)
+    job = row_of(admin, "video_jobs", "id", job_id)
+    assert (job["status"], job["error_code"]) == ("FAILED", "media_too_large")
+    assert "MAX_MEDIA_SECONDS" in job["error_message"]
+    assert toolkit.extracted == []
+    assert "audio" not in job["processing_stages"]
