@@ -29,7 +29,7 @@ MAX_MESSAGE_CHARS = 500
 # A URL, an absolute POSIX path (not the `/` inside "video/mp4" or an object key), a
 # Windows path.
 _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"`<>]*")
-_POSIX_PATH = re.compile(r"(?<![\w/.~:-])~?/[^\s'\"`()<>\[\],;]+")
+_POSIX_PATH = re.compile(r"(?<![\w/.~:-])~?/[^\s'\"`()<>\[\],;:]+")
 _WINDOWS_PATH = re.compile(r"\b[A-Za-z]:\\[^\s'\"`<>,;]*")
 
 

@@ -219,3 +219,71 @@ def test_long_silent_audio_is_refused_before_any_audio_is_extracted(admin, db, t
     assert "MAX_MEDIA_SECONDS" in job["error_message"]
     assert toolkit.extracted == []
     assert "audio" not in job["processing_stages"]
+
+
+# --- the toolkit on its own ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def other_file(tmp_path_factory) -> Path:
+    return fixtures.remux(fixtures.SPEECH_MP4, tmp_path_factory.mktemp("b") / "talk.mkv")
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("x.m3u8", lambda p: hls_playlist(str(p))),  # HLS by name and content
+        ("source", lambda p: hls_playlist(str(p))),  # HLS by content only
+        ("x.m3u8", lambda p: hls_playlist(f"subfile:,,start,0,end,0,,:{p}")),
+        ("x.m3u8", lambda p: hls_playlist(f"concat:{p}|{p}")),
+        ("x.m3u8", lambda p: hls_playlist("data:video/mp2t;base64,R0dHRw==")),
+        ("x.m3u8", lambda p: hls_playlist("http://127.0.0.1:9/segment.ts")),
+        ("source", lambda p: ffconcat(str(p))),
+        ("x.mpd", lambda p: f'<?xml version="1.0"?>\n<MPD><BaseURL>{p}</BaseURL></MPD>\n'.encode()),
+    ],
+    ids=["hls", "hls-unnamed", "subfile", "concat-url", "data-url", "http", "ffconcat", "dash"],
+)
+@pytest.mark.parametrize("method", ["probe", "extract_audio", "extract_thumbnail"])
+def test_every_toolkit_call_refuses_files_that_refer_to_others(
+    tmp_path, other_file, name, make, method
+) -> None:
+    from processor.errors import UnsupportedMediaError
+    from processor.media.pyav import PyAVMediaToolkit
+
+    path = tmp_path / name
+    path.write_bytes(make(other_file))
+    toolkit = PyAVMediaToolkit()
+    call = {
+        "probe": lambda: toolkit.probe(path),
+        "extract_audio": lambda: toolkit.extract_audio(path, tmp_path / "a.wav"),
+        "extract_thumbnail": lambda: toolkit.extract_thumbnail(
+            path, tmp_path / "t.jpg", duration_seconds=10.0
+        ),
+    }[method]
+    with pytest.raises(UnsupportedMediaError) as info:
+        call()
+    assert str(tmp_path) not in info.value.message
+    assert not (tmp_path / "t.jpg").exists()
+    assert not (tmp_path / "a.wav").exists() or (tmp_path / "a.wav").stat().st_size <= 44
+
+
+@pytest.mark.parametrize(
+    ("suffix", "container_format", "expected"),
+    [
+        (".mp4", "mp4", "mp4"),
+        (".mkv", "matroska", "matroska"),
+        (".ts", "mpegts", "mpegts"),
+        (".avi", "avi", "avi"),
+        (".flv", "flv", "flv"),
+    ],
+)
+def test_allowed_containers_still_open(tmp_path, suffix, container_format, expected) -> None:
+    from processor.media.pyav import PyAVMediaToolkit
+
+    path = fixtures.write_video(
+        tmp_path / f"clip{suffix}", seconds=1.0, fps=5, container_format=container_format
+    )
+    renamed = path.rename(tmp_path / "source")  # what the pipeline does: no extension
+    info = PyAVMediaToolkit().probe(renamed)
+    assert info.format_name == expected
+    assert (info.width, info.height) == (320, 240)
