@@ -38,7 +38,9 @@ SCORE_WIDTH = 256  # candidates are scored on a grey copy this wide
 JPEG_QSCALE = 3  # mjpeg quantiser: 2 (best) … 31; 3 is visually lossless for thumbnails
 PROBE_PACKET_LIMIT = 500  # packets read to find a first decodable video frame
 STOP_CHECK_PACKETS = 64  # packets between cancellation checks while decoding audio
-READ_BUFFER_BYTES = 256 * 1024  # FFmpeg reads the input through Python in blocks this size
+# FFmpeg reads the input through a Python file object in blocks this size: FFmpeg's own file
+# buffer size (larger blocks cost more on every seek outside the buffer).
+READ_BUFFER_BYTES = 32 * 1024
 
 _WEBM_CODECS = frozenset({"vp8", "vp9", "av1", "libdav1d", "opus", "vorbis", "webvtt"})
 # Demuxers that read a single still picture or plain text from the one input: never a video.

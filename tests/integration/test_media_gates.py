@@ -287,3 +287,17 @@ def test_allowed_containers_still_open(tmp_path, suffix, container_format, expec
     info = PyAVMediaToolkit().probe(renamed)
     assert info.format_name == expected
     assert (info.width, info.height) == (320, 240)
+
+
+def test_audio_extraction_stops_past_the_duration_limit(tmp_path) -> None:
+    """A header can understate the length; decoding stops once the limit is passed."""
+    from processor.errors import MediaTooLargeError
+    from processor.media.pyav import PyAVMediaToolkit
+
+    wav = tmp_path / "audio.wav"
+    with pytest.raises(MediaTooLargeError) as info:
+        PyAVMediaToolkit().extract_audio(fixtures.SPEECH_MP4, wav, max_seconds=3)
+    assert "MAX_MEDIA_SECONDS = 3" in info.value.message
+    assert not wav.exists()
+    whole = PyAVMediaToolkit().extract_audio(fixtures.SPEECH_MP4, wav, max_seconds=11)
+    assert whole.duration_seconds == pytest.approx(10.6, abs=0.2)
