@@ -144,7 +144,8 @@ class PyAVMediaToolkit:
         skipped and counted; InvalidMediaError if nothing at all decodes. MediaTooLargeError
         (and the partial WAV removed) once more than `max_seconds` have been decoded.
         """
-        max_samples = None if max_seconds is None else int(max_seconds * AUDIO_SAMPLE_RATE)
+        # One second of slack: encoder padding may make a track a little longer than stated.
+        max_samples = None if max_seconds is None else int((max_seconds + 1) * AUDIO_SAMPLE_RATE)
         samples = 0
         skipped = 0
         resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_SAMPLE_RATE)
