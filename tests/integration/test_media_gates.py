@@ -9,6 +9,8 @@ the worker's disk, which the local store makes predictable. A's job must fail as
 from __future__ import annotations
 
 import json
+import shutil
+import struct
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -301,3 +303,65 @@ def test_audio_extraction_stops_past_the_duration_limit(tmp_path) -> None:
     assert not wav.exists()
     whole = PyAVMediaToolkit().extract_audio(fixtures.SPEECH_MP4, wav, max_seconds=11)
     assert whole.duration_seconds == pytest.approx(10.6, abs=0.2)
+
+
+def mp4_with_alias(source: Path, dest: Path, target: str) -> Path:
+    """Copy `source` (index at the end) with its track's data reference replaced by a Mac
+    alias record naming `target` beside it: the track's samples are to be read from there."""
+    data = bytearray(source.read_bytes())
+    chain: list[tuple[int, int]] = []
+    start, end = 0, len(data)
+    for name in (b"moov", b"trak", b"mdia", b"minf", b"dinf", b"dref"):
+        while data[start + 4 : start + 8] != name:
+            start += struct.unpack(">I", data[start : start + 4])[0]
+            assert start < end, name
+        size = struct.unpack(">I", data[start : start + 4])[0]
+        chain.append((start, size))
+        start, end = start + 8, start + size
+    entry = chain[-1][0] + 16  # after the dref's version, flags and entry count
+    old_size = struct.unpack(">I", data[entry : entry + 4])[0]
+    path = f"vol:dir:{target}".encode()
+    alias = (
+        bytes(10)
+        + bytes([3]) + b"vol".ljust(27, b"\0")
+        + bytes(12)
+        + bytes([len(target)]) + target.encode().ljust(63, b"\0")
+        + bytes(16)
+        + struct.pack(">HH", 1, 1)  # up one level from the file, down one to the target
+        + bytes(16)
+        + struct.pack(">hH", 2, len(path)) + path + bytes(len(path) % 2)
+        + struct.pack(">hH", -1, 0)
+    )  # fmt: skip
+    new = struct.pack(">I4sI", 12 + len(alias), b"alis", 0) + alias
+    data[entry : entry + old_size] = new
+    for offset, size in chain:
+        struct.pack_into(">I", data, offset, size + len(new) - old_size)
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+def test_an_mp4_whose_track_lives_in_another_file_never_reads_it(tmp_path, monkeypatch) -> None:
+    """MP4 data references can name other files. FFmpeg follows them only with enable_drefs,
+    which vproc never sets; and were it set, the refused nested open still stops it."""
+    from processor.errors import InvalidMediaError, UnsupportedMediaError
+    from processor.media import pyav
+
+    shutil.copyfile(fixtures.SPEECH_MP4, tmp_path / "victim.mp4")
+    own = fixtures.write_video(tmp_path / "own.mp4", seconds=1.0, fps=5)
+    crafted = mp4_with_alias(own, tmp_path / "source", "victim.mp4")
+    refused = pyav._refuse_nested_open
+    asked: list[str] = []
+
+    def recording(url: str, flags: int, options: dict[str, str]) -> None:
+        asked.append(url)
+        refused(url, flags, options)
+
+    monkeypatch.setattr(pyav, "_refuse_nested_open", recording)
+    with pytest.raises(InvalidMediaError):  # the track's samples are elsewhere: nothing decodes
+        pyav.PyAVMediaToolkit().probe(crafted)
+    assert asked == []
+
+    monkeypatch.setitem(pyav._OPEN_OPTIONS, "enable_drefs", "1")
+    with pytest.raises(UnsupportedMediaError):
+        pyav.PyAVMediaToolkit().probe(crafted)
+    assert asked == [str(tmp_path / "victim.mp4")]
