@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     job_lease_seconds: int = Field(default=300, ge=10, le=86_400)
     job_max_attempts: int = Field(default=3, ge=1, le=100)
 
+    # Media limits: over one, a job fails `media_too_large` before anything is decoded.
+    max_media_seconds: int = Field(default=14_400, ge=1)  # 4 hours
+    max_source_bytes: int = Field(default=5 * 1024**3, ge=1)  # 5 GiB, the videos bucket's limit
+    max_frame_pixels: int = Field(default=7680 * 4320, ge=1)  # 8K UHD
+
     @field_validator(
         "database_url",
         "supabase_anon_key",
