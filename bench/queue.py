@@ -1,13 +1,18 @@
-"""Queue benchmark: no-op jobs through the real Worker, claim_jobs and complete_job.
+"""Queue benchmark: vproc against pgqueuer, and what one video costs the database.
 
-Prints, in one run on one machine (so ratios are comparable even when the machine is noisy):
-  * throughput (jobs/s) with 1, 2 and 4 worker processes, batched claims, and the ratios;
-  * insert -> claim pickup latency p50/p95 (database clock: started_at - created_at) for a
-    worker woken by NOTIFY and for one that only polls, and their ratio.
+Prints, from one run on one machine (so the ratios hold even when the machine is noisy):
+  * throughput (jobs/s) draining --jobs no-op jobs with 1 and 4 worker processes: vproc's real
+    Worker (claim_jobs, batched complete_jobs) and pgqueuer (bench/peers.py: asyncpg, batch 10),
+    each in its own fresh database on the same server, interleaved, and vproc's ratio;
+  * pickup latency p50/p95, insert commit -> handler start, measured the same way for both
+    (bench/measure.py: CLOCK_MONOTONIC after the INSERT's commit is acknowledged, and first
+    thing in the handler), with an idle worker woken by NOTIFY;
+  * for one job running a 10-minute (simulated) pipeline that reports progress every 100 ms,
+    its job-row updates and WAL bytes (bench/job_cost.py, on a private Postgres).
 
-Usage: uv run python bench/queue.py [--jobs 20000] [--database-url URL]
+Usage: uv run python bench/queue.py [--jobs 10000] [--database-url URL] [--no-cost]
 Without --database-url it uses BENCH_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/postgres,
-and works in a scratch database it creates and drops.
+and works in scratch databases it creates and drops.
 """
 
 from __future__ import annotations
@@ -21,25 +26,33 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 sys.path.insert(0, os.path.dirname(_HERE))
 
 import argparse
+import asyncio
 import multiprocessing as mp
-import statistics
 import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import psycopg
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
+from bench import job_cost, peers
+from bench.measure import SAMPLE_SPACING_SECONDS, Pickup, clock, pickup
 from processor.db.migrations import migrate
 from processor.db.pool import Database
 from processor.pipeline.contract import JobControl, JobInfo
 from processor.queue.worker import Worker, WorkerOptions
 
+PROCESS_COUNTS = (1, 4)
+
 
 class NoopPipeline:
+    """Does nothing but note when it was called (the handler start), keyed by video id."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+
     def run(self, job: JobInfo, control: JobControl) -> Mapping[str, Any]:
+        self.started[str(job.video_id)] = clock()
         return {}
 
 
@@ -48,13 +61,13 @@ def _worker_process(
     index: int,
     concurrency: int,
     start: Any,
-    listen: bool,
-    poll: float,
     until_empty: bool,
     stop: Any,
+    results: Any,
 ) -> None:
     import threading
 
+    pipeline = NoopPipeline()
     with Database(
         url, application_name=f"vproc-bench:{index}", max_size=min(concurrency, 8) + 2
     ) as db:
@@ -63,96 +76,99 @@ def _worker_process(
             concurrency=concurrency,
             lease_seconds=300,
             max_attempts=3,
-            poll_interval=poll,
+            poll_interval=5.0,
             progress_interval=1.0,
             reap_interval=60,
             until_empty=until_empty,
-            listen=listen,
+            listen=True,
             shutdown_timeout=5,
         )
-        worker = Worker(db, NoopPipeline(), options)
+        worker = Worker(db, pipeline, options)
         threading.Thread(target=lambda: (stop.wait(), worker.stop()), daemon=True).start()
         start.wait()
         worker.run()
+    results.put(pipeline.started)
 
 
-def _enqueue(conn: psycopg.Connection, user: uuid.UUID, count: int) -> None:
-    conn.execute(
-        "insert into public.videos (uploader_user_id, storage_path)"
-        " select %s, %s || '/' || g || '.mp4' from generate_series(1, %s) g",
-        (user, str(user), count),
-    )
-
-
-def throughput(url: str, user: uuid.UUID, jobs: int, processes: int, concurrency: int) -> float:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("delete from public.videos")
-        _enqueue(conn, user, jobs)
-        conn.execute("vacuum analyze public.video_jobs")
+def _spawn(url: str, processes: int, concurrency: int, until_empty: bool) -> tuple[Any, ...]:
     ctx = mp.get_context("spawn")
-    start, stop = ctx.Event(), ctx.Event()
+    start, stop, results = ctx.Event(), ctx.Event(), ctx.Queue()
     procs = [
         ctx.Process(
-            target=_worker_process, args=(url, i, concurrency, start, True, 0.05, True, stop)
+            target=_worker_process,
+            args=(url, i, concurrency, start, until_empty, stop, results),
         )
         for i in range(processes)
     ]
     for p in procs:
         p.start()
-    time.sleep(2.0)  # imports and pool connections, outside the measured window
+    return procs, start, stop, results
+
+
+def throughput(url: str, user: uuid.UUID, jobs: int, processes: int, concurrency: int) -> float:
+    """jobs/s draining `jobs` queued no-op jobs with `processes` worker processes."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("delete from public.videos")
+        conn.execute(
+            "insert into public.videos (uploader_user_id, storage_path)"
+            " select %s, %s || '/' || g || '.mp4' from generate_series(1, %s) g",
+            (user, str(user), jobs),
+        )
+        conn.execute("vacuum analyze public.video_jobs")
+    procs, start, _stop, results = _spawn(url, processes, concurrency, until_empty=True)
+    time.sleep(peers.WARMUP_SECONDS)  # imports and pool connections, outside the window
     began = time.perf_counter()
     start.set()
+    seen: dict[str, float] = {}
+    for _ in procs:
+        seen.update(results.get(timeout=600))
     for p in procs:
         p.join()
     elapsed = time.perf_counter() - began
-    with psycopg.connect(url) as conn:
-        done = conn.execute(
-            "select count(*) from public.video_jobs where status = 'COMPLETED'"
-        ).fetchone()[0]
-    if done != jobs:
-        raise SystemExit(f"only {done} of {jobs} jobs completed")
+    if len(seen) != jobs:
+        raise SystemExit(f"vproc ran {len(seen)} of {jobs} jobs")
     return jobs / elapsed
 
 
-def pickup_latency(
-    url: str, user: uuid.UUID, samples: int, *, listen: bool, poll: float
-) -> tuple[float, float]:
+def pickup_latency(url: str, user: uuid.UUID, samples: int, concurrency: int) -> Pickup:
+    """Insert commit -> handler start for `samples` videos inserted one by one, idle worker."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("delete from public.videos")
-    ctx = mp.get_context("spawn")
-    start, stop = ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=_worker_process, args=(url, 0, 4, start, listen, poll, False, stop))
-    proc.start()
+    procs, start, stop, results = _spawn(url, 1, concurrency, until_empty=False)
     start.set()
-    time.sleep(2.5)
+    time.sleep(peers.WARMUP_SECONDS + 0.5)
+    committed: dict[str, float] = {}
     with psycopg.connect(url, autocommit=True) as conn:
-        for _ in range(samples):
-            _enqueue(conn, user, 1)
-            time.sleep(0.03)
+        for i in range(samples):
+            video_id = uuid.uuid4()
+            conn.execute(
+                "insert into public.videos (id, uploader_user_id, storage_path)"
+                " values (%s, %s, %s)",
+                (video_id, user, f"{user}/p{i}.mp4"),
+            )
+            committed[str(video_id)] = clock()
+            time.sleep(SAMPLE_SPACING_SECONDS)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            pending = conn.execute(
+        while time.monotonic() < deadline:  # the last job needs its moment to run
+            left = conn.execute(
                 "select count(*) from public.video_jobs where status <> 'COMPLETED'"
             ).fetchone()[0]
-            if pending == 0:
+            if left == 0:
                 break
             time.sleep(0.05)
-        rows = conn.execute(
-            "select extract(epoch from started_at - created_at) * 1000 from public.video_jobs"
-        ).fetchall()
     stop.set()
-    proc.join(30)
-    latencies = sorted(float(r[0]) for r in rows)
-    p50 = statistics.median(latencies)
-    p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
-    return p50, p95
+    started = results.get(timeout=60)
+    for p in procs:
+        p.join(30)
+    return pickup(committed, started)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=150)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--no-cost", action="store_true", help="skip the per-video cost")
     parser.add_argument(
         "--database-url",
         default=os.environ.get(
@@ -161,38 +177,40 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    name = f"vproc_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.database_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    url = make_conninfo(args.database_url, dbname=name)
-    try:
+    print(
+        f"queue benchmark: {args.jobs} no-op jobs, {os.cpu_count()} CPUs, same server; "
+        f"vproc concurrency {args.concurrency} per worker process, pgqueuer batch "
+        f"{peers.BATCH_SIZE}"
+    )
+    with (
+        peers.scratch_database(args.database_url, "vproc_bench") as url,
+        peers.scratch_database(args.database_url, "pgqueuer_bench") as peer_url,
+    ):
         migrate(url)
+        asyncio.run(peers.install(peer_url))
         user = uuid.uuid4()
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(
                 "insert into auth.users (id, email) values (%s, 'bench@example.test')", (user,)
             )
-        print(
-            f"queue benchmark: {args.jobs} no-op jobs, {os.cpu_count()} CPUs, "
-            f"concurrency {args.concurrency} per worker process"
-        )
-        rates = {}
-        for processes in (1, 2, 4):
-            rates[processes] = throughput(url, user, args.jobs, processes, args.concurrency)
+        print(f"{'':32}{'pgqueuer':>12}{'vproc':>12}{'vproc/pgqueuer':>16}")
+        for n in PROCESS_COUNTS:  # interleaved, so drift hits both alike
+            theirs = peers.throughput(peer_url, args.jobs, n)
+            ours = throughput(url, user, args.jobs, n, args.concurrency)
             print(
-                f"  {processes} worker(s): {rates[processes]:8.0f} jobs/s"
-                f"   ({rates[processes] / rates[1]:.2f}x of 1 worker)"
+                f"  throughput, {n} process(es) {theirs:10.0f}/s {ours:10.0f}/s"
+                f"{ours / theirs:16.2f}"
             )
-        notify = pickup_latency(url, user, args.samples, listen=True, poll=5.0)
-        polled = pickup_latency(url, user, args.samples, listen=False, poll=1.0)
-        print(f"  pickup with NOTIFY   : p50 {notify[0]:7.1f} ms   p95 {notify[1]:7.1f} ms")
-        print(f"  pickup polling (1 s) : p50 {polled[0]:7.1f} ms   p95 {polled[1]:7.1f} ms")
-        print(f"  NOTIFY / polling p50 ratio: {notify[0] / polled[0]:.3f}")
-    finally:
-        with psycopg.connect(args.database_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
+        theirs_p = peers.pickup_latency(peer_url, args.samples)
+        ours_p = pickup_latency(url, user, args.samples, args.concurrency)
+        for label, a, b in (
+            ("pickup p50", theirs_p.p50_ms, ours_p.p50_ms),
+            ("pickup p95", theirs_p.p95_ms, ours_p.p95_ms),
+        ):
+            print(f"  {label:29} {a:9.2f} ms {b:9.2f} ms{b / a:16.2f}")
+    if not args.no_cost:
+        for line in job_cost.describe(job_cost.measure()):
+            print(line)
 
 
 if __name__ == "__main__":

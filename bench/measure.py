@@ -1,0 +1,48 @@
+"""How bench/queue.py and bench/peers.py measure, written once so both queues get the same rule.
+
+Pickup latency is insert commit -> handler start on one clock: CLOCK_MONOTONIC, which Linux
+shares between processes. The enqueuer reads it right after its autocommit INSERT returns
+(the commit is acknowledged); the handler reads it first thing when it is called. So a
+pickup is what a user waits between "my row is committed" and "my job runs".
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Between two pickup samples: long enough that each job meets an idle worker.
+SAMPLE_SPACING_SECONDS = 0.03
+
+
+def clock() -> float:
+    """The shared reference, in seconds (CLOCK_MONOTONIC, the same in every process)."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile of `values` (q in 0..1)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class Pickup:
+    """Pickup latency, insert commit -> handler start, in milliseconds."""
+
+    p50_ms: float
+    p95_ms: float
+    samples: int
+
+
+def pickup(committed: Mapping[str, float], started: Mapping[str, float]) -> Pickup:
+    """Latencies of the jobs in `committed` (key -> commit time) from `started` (key -> start)."""
+    missing = set(committed) - set(started)
+    if missing:
+        raise SystemExit(f"{len(missing)} of {len(committed)} sampled jobs never started")
+    latencies = [(started[k] - committed[k]) * 1000 for k in committed]
+    return Pickup(statistics.median(latencies), percentile(latencies, 0.95), len(latencies))

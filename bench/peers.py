@@ -1,0 +1,238 @@
+"""The queue's peer in bench/queue.py: pgqueuer (asyncpg driver), run as its documentation says.
+
+pgqueuer gets its own fresh database on the same server, its schema from its own installer
+(`Queries.install`), one asyncpg connection per worker process, `QueueManager.run` with
+batch size 10, and a no-op async entrypoint. It is measured exactly as vproc is in
+bench/queue.py (bench/measure.py): throughput = jobs / (start signal -> every worker process
+exited after draining the queue); pickup = insert commit -> handler start on CLOCK_MONOTONIC.
+
+Usage alone: uv run python bench/peers.py [--jobs 10000] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from bench.measure import SAMPLE_SPACING_SECONDS, Pickup, clock, pickup
+
+BATCH_SIZE = 10
+ENTRYPOINT = "noop"
+# Imports and connections happen before the start signal, outside the measured window.
+WARMUP_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class PeerResult:
+    name: str
+    rates: dict[int, float]  # worker processes -> jobs/s
+    pickup: Pickup
+
+
+def database_url(base: str, dbname: str) -> str:
+    """`base` (a postgresql:// URL) pointing at database `dbname` (asyncpg takes URLs only)."""
+    parts = urlsplit(base)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{dbname}", parts.query, parts.fragment))
+
+
+@contextmanager
+def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A fresh database on the server of `admin_url`, dropped afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    try:
+        yield database_url(admin_url, name)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+
+
+# --- worker process --------------------------------------------------------------------------
+
+
+def _worker_process(url: str, start: Any, stop: Any, drain: bool, results: Any) -> None:
+    started = asyncio.run(_worker(url, start, stop, drain))
+    results.put(started)
+
+
+async def _worker(url: str, start: Any, stop: Any, drain: bool) -> dict[str, float]:
+    import asyncpg
+    from pgqueuer import AsyncpgDriver, Queries, QueueManager
+    from pgqueuer.models import Job
+    from pgqueuer.types import QueueExecutionMode
+
+    conn = await asyncpg.connect(url)
+    qm = QueueManager(Queries(AsyncpgDriver(conn)))
+    started: dict[str, float] = {}
+
+    @qm.entrypoint(ENTRYPOINT)
+    async def noop(job: Job) -> None:
+        started[(job.payload or b"").decode()] = clock()
+
+    await asyncio.to_thread(start.wait)
+    loop = asyncio.get_running_loop()
+    threading.Thread(
+        target=lambda: (stop.wait(), loop.call_soon_threadsafe(qm.shutdown.set)), daemon=True
+    ).start()
+    await qm.run(
+        dequeue_timeout=timedelta(seconds=5),
+        batch_size=BATCH_SIZE,
+        mode=QueueExecutionMode.drain if drain else QueueExecutionMode.continuous,
+    )
+    await conn.close()
+    return started
+
+
+# --- parent side -----------------------------------------------------------------------------
+
+
+async def install(url: str) -> None:
+    import asyncpg
+    from pgqueuer import AsyncpgDriver, Queries
+
+    conn = await asyncpg.connect(url)
+    try:
+        await Queries(AsyncpgDriver(conn)).install()
+    finally:
+        await conn.close()
+
+
+async def _enqueue_batch(url: str, count: int) -> None:
+    import asyncpg
+    from pgqueuer import AsyncpgDriver, Queries
+
+    conn = await asyncpg.connect(url)
+    try:
+        queries = Queries(AsyncpgDriver(conn))
+        await queries.clear_queue()
+        await queries.enqueue(
+            [ENTRYPOINT] * count, [str(i).encode() for i in range(count)], [0] * count
+        )
+    finally:
+        await conn.close()
+
+
+async def _enqueue_spaced(url: str, samples: int) -> dict[str, float]:
+    """One job per call, committed alone; returns key -> when its commit was acknowledged."""
+    import asyncpg
+    from pgqueuer import AsyncpgDriver, Queries
+
+    conn = await asyncpg.connect(url)
+    committed: dict[str, float] = {}
+    try:
+        queries = Queries(AsyncpgDriver(conn))
+        for i in range(samples):
+            key = f"p{i}"
+            await queries.enqueue(ENTRYPOINT, key.encode())
+            committed[key] = clock()
+            await asyncio.sleep(SAMPLE_SPACING_SECONDS)
+    finally:
+        await conn.close()
+    return committed
+
+
+def _spawn(url: str, processes: int, drain: bool) -> tuple[list[Any], Any, Any, Any]:
+    ctx = mp.get_context("spawn")
+    start, stop, results = ctx.Event(), ctx.Event(), ctx.Queue()
+    procs = [
+        ctx.Process(target=_worker_process, args=(url, start, stop, drain, results))
+        for _ in range(processes)
+    ]
+    for p in procs:
+        p.start()
+    return procs, start, stop, results
+
+
+def throughput(url: str, jobs: int, processes: int) -> float:
+    """jobs/s draining `jobs` queued no-op jobs with `processes` worker processes."""
+    asyncio.run(_enqueue_batch(url, jobs))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("vacuum analyze pgqueuer")
+    procs, start, _stop, results = _spawn(url, processes, drain=True)
+    time.sleep(WARMUP_SECONDS)
+    began = time.perf_counter()
+    start.set()
+    seen: dict[str, float] = {}
+    for _ in procs:
+        seen.update(results.get(timeout=600))
+    for p in procs:
+        p.join()
+    elapsed = time.perf_counter() - began
+    if len(seen) != jobs:
+        raise SystemExit(f"pgqueuer ran {len(seen)} of {jobs} jobs")
+    return jobs / elapsed
+
+
+def pickup_latency(url: str, samples: int) -> Pickup:
+    """Insert commit -> handler start for `samples` jobs enqueued one by one to an idle worker."""
+    procs, start, stop, results = _spawn(url, 1, drain=False)
+    start.set()
+    time.sleep(WARMUP_SECONDS + 0.5)
+    committed = asyncio.run(_enqueue_spaced(url, samples))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the last job needs its moment to run
+        with psycopg.connect(url) as conn:
+            left = conn.execute("select count(*) from pgqueuer").fetchone()[0]
+        if left == 0:
+            break
+        time.sleep(0.05)
+    stop.set()
+    started = results.get(timeout=60)
+    for p in procs:
+        p.join(30)
+    return pickup(committed, started)
+
+
+def run_pgqueuer(
+    admin_url: str, jobs: int, process_counts: tuple[int, ...], samples: int
+) -> PeerResult:
+    """pgqueuer's rates and pickup, in its own fresh database on the server of `admin_url`."""
+    with scratch_database(admin_url, "pgqueuer_bench") as url:
+        asyncio.run(install(url))
+        rates = {n: throughput(url, jobs, n) for n in process_counts}
+        return PeerResult("pgqueuer", rates, pickup_latency(url, samples))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--samples", type=int, default=150)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    args = parser.parse_args()
+    result = run_pgqueuer(args.database_url, args.jobs, (1, 4), args.samples)
+    for n, rate in result.rates.items():
+        print(f"pgqueuer {n} worker process(es): {rate:8.0f} jobs/s")
+    p = result.pickup
+    print(f"pgqueuer pickup: p50 {p.p50_ms:.2f} ms  p95 {p.p95_ms:.2f} ms  ({p.samples} jobs)")
+
+
+if __name__ == "__main__":
+    main()
