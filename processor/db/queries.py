@@ -47,7 +47,9 @@ class ClaimedJob:
     attempts: int
     max_attempts: int
     cancel_requested: bool
-    processing_stages: dict[str, Any]
+    current_stage: str | None
+    progress: float
+    processing_stages: dict[str, Any] | None  # None: no stage recorded yet
     storage_path: str
     original_filename: str | None
     content_type: str | None

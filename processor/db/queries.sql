@@ -4,9 +4,11 @@
 
 -- name: claim_jobs
 -- purpose: Claim up to batch_size due or abandoned jobs for this worker, with their videos.
+-- An empty processing_stages comes back as null: nothing to decode for a first attempt.
 select j.id, j.video_id, j.owner_id, j.status::text as status, j.priority, j.attempts,
-  j.max_attempts, j.cancel_requested, j.processing_stages, v.storage_path, v.original_filename,
-  v.content_type, v.size_bytes
+  j.max_attempts, j.cancel_requested, j.current_stage, j.progress,
+  nullif(j.processing_stages, '{}'::jsonb) as processing_stages, v.storage_path,
+  v.original_filename, v.content_type, v.size_bytes
 from processor.claim_jobs(
   %(worker_id)s::text, %(batch_size)s::integer, %(lease_seconds)s::integer,
   %(max_attempts)s::integer

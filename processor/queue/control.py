@@ -1,15 +1,22 @@
-"""JobControl for a claimed job: stop flags, throttled progress, fenced checkpoints.
+"""JobControl for a claimed job: stop flags, the progress throttle, fenced checkpoints.
 
-The pipeline thread calls report() as often as it likes; the worker's progress task calls
-flush() about once a second, so a job writes progress at most ~1/s whatever the pipeline does.
-Checkpoints and metadata are written at once (a completed stage must survive a crash).
+The one place job-row writes are throttled. The pipeline thread calls report() as often as it
+likes; the worker's progress task calls flush() about once a second. A write happens only
+when something a user sees changed (the whole percent, the stage, a stage entry), the previous
+write is at least `min_interval` old, and the attempt has written fewer times than the whole
+percents it has reached. So a job's row takes at most one update per whole percent of progress
+and at most one per `min_interval`, stage changes included, and never one that changes
+nothing. A checkpoint (a completed stage) goes out with the first write the throttle allows;
+finish() writes what is left before the job's final write. Metadata is written at once.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -25,21 +32,58 @@ from processor.queue.jobs import Claim, JobQueue
 logger = logging.getLogger(__name__)
 
 
+class Flag:
+    """A one-way boolean flag, set by one thread and read by others (no waiting on it)."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
+def percent_step(progress: float) -> int:
+    """The whole percent a progress value (0..1) is in."""
+    return math.floor(progress * 100 + 1e-9)
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 class WorkerJobControl:
     """The worker-side implementation of processor.pipeline.contract.JobControl."""
 
-    def __init__(self, claim: Claim, queue: JobQueue) -> None:
+    def __init__(
+        self,
+        claim: Claim,
+        queue: JobQueue,
+        *,
+        min_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.claim = claim
         self.queue = queue
-        self.cancel_requested = threading.Event()
-        self.lease_lost = threading.Event()
-        self.shutdown = threading.Event()
-        self._claimed_stages = MappingProxyType(dict(claim.job.processing_stages or {}))
+        self.min_interval = min_interval
+        self.clock = clock
+        self.cancel_requested = Flag()
+        self.lease_lost = Flag()
+        self.shutdown = Flag()
+        stages = claim.job.processing_stages
+        self._claimed_stages = MappingProxyType(dict(stages)) if stages else _EMPTY
         self._lock = threading.Lock()
         self._current_stage: str | None = None
         self._progress = 0.0
         self._pending: dict[str, Any] = {}
-        self._dirty = False
+        # What the row shows (as claimed, then as last written) and when it was written.
+        self._written_stage: str | None = claim.job.current_stage
+        self._written_step = percent_step(claim.job.progress)
+        self._written_at = -math.inf
+        self._writes = 0
         if claim.job.cancel_requested:
             self.cancel_requested.set()
 
@@ -63,12 +107,10 @@ class WorkerJobControl:
             self._progress = min(max(float(progress), 0.0), 1.0)
             if stages:
                 self._pending.update(stages)
-            self._dirty = True
 
     def checkpoint(self, stages: Mapping[str, Any]) -> None:
         with self._lock:
             self._pending.update(stages)
-            self._dirty = True
         self.flush()
         self.raise_if_lost()
 
@@ -87,12 +129,37 @@ class WorkerJobControl:
             raise LeaseLostError(f"job {self.claim.job_id}: lease lost")
 
     def flush(self) -> None:
-        """Write the latest progress and pending stage entries, if anything changed."""
+        """Write the latest progress and pending stage entries if the throttle allows it."""
+        self._write(final=False)
+
+    def finish(self) -> None:
+        """Before completion: write stage entries not yet written (completion sets progress and
+        the stage itself, so progress alone is not worth a write)."""
+        self._write(final=True)
+
+    def _write(self, *, final: bool) -> None:
         with self._lock:
-            if not self._dirty or self.lease_lost.is_set():
+            if self.lease_lost.is_set():
                 return
+            if final:
+                if not self._pending:
+                    return
+            elif not self._pending and (
+                self._current_stage == self._written_stage
+                and percent_step(self._progress) == self._written_step
+            ):
+                return  # nothing a user would see has changed
+            now = self.clock()
+            if not final and (
+                now - self._written_at < self.min_interval
+                or self._writes >= percent_step(self._progress)
+            ):
+                return  # a later flush carries it
             stage, progress, pending = self._current_stage, self._progress, self._pending
-            self._pending, self._dirty = {}, False
+            self._pending = {}
+            self._writes += 1
+            self._written_at = now
+            self._written_stage, self._written_step = stage, percent_step(progress)
         try:
             self.queue.record_progress(
                 self.claim,
@@ -105,7 +172,9 @@ class WorkerJobControl:
         except DatabaseUnavailableError:
             with self._lock:  # keep what was not written; the next flush sends it
                 self._pending = {**pending, **self._pending}
-                self._dirty = True
+                self._written_at = -math.inf
+                self._writes -= 1
+                self._written_stage, self._written_step = None, -1
             raise
 
 

@@ -18,6 +18,7 @@ hands whatever is left back to the queue without spending an attempt.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import queue
@@ -108,6 +109,9 @@ class Worker:
         )
         self._completions = CompletionBuffer(self.queue)
         self._running: dict[int, tuple[WorkerJobControl, threading.Thread | None]] = {}
+        # Jobs whose pipeline returned and whose completion is on its way (still running for
+        # heartbeats and shutdown, but no longer holding a slot).
+        self._finishing: set[int] = set()
         self._slots_queue: queue.SimpleQueue[tuple[Claim, WorkerJobControl] | None] = (
             queue.SimpleQueue()
         )
@@ -173,8 +177,10 @@ class Worker:
         o = self.options
         db_backoff = 0.5
         while not self._stop.is_set():
-            running = len(self.running_jobs)
+            running = self._busy_slots()
             free = o.concurrency - running
+            if len(self.running_jobs) >= 2 * o.concurrency:
+                free = 0  # completions are falling behind: let them catch up first
             claims: list[Claim] = []
             # Claim in batches: while jobs are running, wait until half the slots are free,
             # so a busy worker makes one claim per several jobs rather than one per job.
@@ -199,13 +205,17 @@ class Worker:
                     "queue empty", extra={"event": "worker.drained", "worker_id": o.worker_id}
                 )
                 return
-            if claims and len(self.running_jobs) < o.concurrency:
+            if claims and self._busy_slots() < o.concurrency:
                 continue  # a full batch may mean more is waiting
             self._wake.wait(o.poll_interval)
             self._wake.clear()
 
+    def _busy_slots(self) -> int:
+        with self._lock:
+            return len(self._running) - len(self._finishing)
+
     def _start_job(self, claim: Claim) -> None:
-        control = WorkerJobControl(claim, self.queue)
+        control = WorkerJobControl(claim, self.queue, min_interval=self.options.progress_interval)
         with self._lock:
             self._running[claim.job_id] = (control, None)
         self.metrics.jobs_claimed.inc()
@@ -238,15 +248,17 @@ class Worker:
 
     def _run_job(self, claim: Claim, control: WorkerJobControl) -> None:
         started = time.monotonic()
-        logger.info(
-            "job %s claimed (attempt %s/%s)",
-            claim.job_id,
-            claim.attempts,
-            claim.job.max_attempts,
-            extra=self._log_extra(claim, "job.claimed"),
-        )
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "job %s claimed (attempt %s/%s)",
+                claim.job_id,
+                claim.attempts,
+                claim.job.max_attempts,
+                extra=self._log_extra(claim, "job.claimed"),
+            )
+        handed_off = False
         try:
-            self._execute(claim, control)
+            handed_off = self._execute(claim, control, started)
         except LeaseLostError:
             self.metrics.leases_lost.inc()
             logger.warning(
@@ -263,13 +275,51 @@ class Worker:
                 extra=self._log_extra(claim, "job.abandoned"),
             )
         finally:
-            self.metrics.job_duration.observe(time.monotonic() - started)
-            with self._lock:
-                self._running.pop(claim.job_id, None)
-                self.metrics.jobs_running.set(len(self._running))
-            self._wake.set()
+            if not handed_off:
+                self._finish(claim, started)
 
-    def _execute(self, claim: Claim, control: WorkerJobControl) -> None:
+    def _finish(self, claim: Claim, started: float) -> None:
+        """The job no longer runs here: free its slot and wake the claim loop."""
+        self.metrics.job_duration.observe(time.monotonic() - started)
+        with self._lock:
+            self._running.pop(claim.job_id, None)
+            self._finishing.discard(claim.job_id)
+            self.metrics.jobs_running.set(len(self._running))
+        self._wake.set()
+
+    def _completed(
+        self, claim: Claim, started: float, held: bool, error: BaseException | None
+    ) -> None:
+        """The completion's outcome (called by the completion buffer's thread)."""
+        try:
+            if error is not None:
+                # The final write could not be made within the lease: it will be reclaimed.
+                logger.error(
+                    "job %s: database unavailable, leaving it to be reclaimed: %s",
+                    claim.job_id,
+                    error,
+                    extra=self._log_extra(claim, "job.abandoned"),
+                )
+            elif not held:
+                self.metrics.leases_lost.inc()
+                logger.warning(
+                    "job %s: lease lost before completion",
+                    claim.job_id,
+                    extra=self._log_extra(claim, "lease.lost"),
+                )
+            else:
+                self.metrics.jobs_completed.inc()
+                if logger.isEnabledFor(logging.INFO):
+                    logger.info(
+                        "job %s completed",
+                        claim.job_id,
+                        extra=self._log_extra(claim, "job.completed"),
+                    )
+        finally:
+            self._finish(claim, started)
+
+    def _execute(self, claim: Claim, control: WorkerJobControl, started: float) -> bool:
+        """Run the job; True when its completion was handed to the completion buffer."""
         try:
             c = claim.job
             job = JobInfo(
@@ -284,10 +334,14 @@ class Worker:
             )
             metadata = self.pipeline.run(job, control)
             control.raise_if_stopped()
-            control.flush()
+            control.finish()
+            with self._lock:
+                self._finishing.add(claim.job_id)
             # An empty result (a job with nothing to record) writes no metadata row.
-            if not self._completions.complete(claim, metadata or None):
-                raise LeaseLostError(f"job {claim.job_id}: lease lost before completion")
+            self._completions.submit(
+                claim, metadata or None, functools.partial(self._completed, claim, started)
+            )
+            return True
         except JobCancelledError:
             self._flush_quietly(control)
             self.queue.cancel(claim)
@@ -295,7 +349,7 @@ class Worker:
             logger.info(
                 "job %s cancelled", claim.job_id, extra=self._log_extra(claim, "job.cancelled")
             )
-            return
+            return False
         except ShutdownRequestedError:
             self._flush_quietly(control)
             self.queue.release(claim)
@@ -305,7 +359,7 @@ class Worker:
                 claim.job_id,
                 extra=self._log_extra(claim, "job.released"),
             )
-            return
+            return False
         except LeaseLostError:
             raise
         except DatabaseUnavailableError as exc:
@@ -318,11 +372,11 @@ class Worker:
             )
             self.queue.release(claim)
             self.metrics.jobs_released.inc()
-            return
+            return False
         except VprocError as exc:
             self._flush_quietly(control)
             self._record_failure(claim, exc, exc.message)
-            return
+            return False
         except Exception as exc:  # noqa: BLE001 - the runner boundary: any failure fails the job
             self._flush_quietly(control)
             logger.error(
@@ -332,9 +386,7 @@ class Worker:
                 extra=self._log_extra(claim, "job.crashed"),
             )
             self._record_failure(claim, exc, f"{type(exc).__name__}: {exc}".splitlines()[0])
-            return
-        self.metrics.jobs_completed.inc()
-        logger.info("job %s completed", claim.job_id, extra=self._log_extra(claim, "job.completed"))
+            return False
 
     def _record_failure(self, claim: Claim, exc: BaseException, message: str) -> None:
         """Fail the job with `exc`'s code and public message; `message` (the full text) goes
@@ -371,7 +423,7 @@ class Worker:
     def _flush_quietly(control: WorkerJobControl) -> None:
         # Progress is best effort here; the final write retries on its own.
         with contextlib.suppress(DatabaseUnavailableError):
-            control.flush()
+            control.finish()
 
     # --- side tasks -----------------------------------------------------------------------
 
