@@ -74,10 +74,16 @@ def progress(
 
 
 def let_time_pass(admin: psycopg.Connection, job_id: int, seconds: float) -> None:
-    """As if `seconds` passed since the job's last event (the throttle reads only that)."""
+    """As if `seconds` passed since the job's last event: the throttle reads only the time
+    of its last stage or progress event and, for the claim's event, the job's started_at."""
     admin.execute(
         "update processor.job_broadcasts set sent_at = sent_at - make_interval(secs => %s)"
         " where job_id = %s",
+        (seconds, job_id),
+    )
+    admin.execute(
+        "update public.video_jobs set started_at = started_at - make_interval(secs => %s)"
+        " where id = %s",
         (seconds, job_id),
     )
 

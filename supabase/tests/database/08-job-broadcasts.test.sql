@@ -60,8 +60,8 @@ select is(
 );
 select results_eq(
   format($$ select progress_step from processor.job_broadcasts where job_id = %s $$, :job_id),
-  $$ values (20::smallint) $$,
-  'the throttle remembers the step of the last event'
+  $$ values (8::smallint) $$,
+  'the throttle remembers the step of the last stage or progress event; status events write no state'
 );
 
 -- ==========================================================================================
