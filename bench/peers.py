@@ -135,25 +135,6 @@ async def _enqueue_batch(url: str, count: int) -> None:
         await conn.close()
 
 
-async def _enqueue_spaced(url: str, samples: int) -> dict[str, float]:
-    """One job per call, committed alone; returns key -> when its commit was acknowledged."""
-    import asyncpg
-    from pgqueuer import AsyncpgDriver, Queries
-
-    conn = await asyncpg.connect(url)
-    committed: dict[str, float] = {}
-    try:
-        queries = Queries(AsyncpgDriver(conn))
-        for i in range(samples):
-            key = f"p{i}"
-            await queries.enqueue(ENTRYPOINT, key.encode())
-            committed[key] = clock()
-            await asyncio.sleep(SAMPLE_SPACING_SECONDS)
-    finally:
-        await conn.close()
-    return committed
-
-
 def _spawn(url: str, processes: int, drain: bool) -> tuple[list[Any], Any, Any, Any]:
     ctx = mp.get_context("spawn")
     start, stop, results = ctx.Event(), ctx.Event(), ctx.Queue()
@@ -186,24 +167,58 @@ def throughput(url: str, jobs: int, processes: int) -> float:
     return jobs / elapsed
 
 
+class PickupWorker:
+    """One idle pgqueuer worker process, woken by its NOTIFY, for pickup samples."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        # Keep every handle until the child has used it (a collected one breaks the spawn).
+        self.procs, self._start, self._stop, self._results = _spawn(url, 1, drain=False)
+        self._start.set()
+
+    def finish(self, committed: dict[str, float]) -> Pickup:
+        """Wait for the sampled jobs to run, stop the worker, return their pickup latency."""
+        deadline = time.monotonic() + 30
+        with psycopg.connect(self.url) as conn:
+            while time.monotonic() < deadline:  # the last job needs its moment to run
+                if conn.execute("select count(*) from pgqueuer").fetchone()[0] == 0:
+                    break
+                time.sleep(0.05)
+        self._stop.set()
+        started = self._results.get(timeout=60)
+        for p in self.procs:
+            p.join(30)
+        return pickup(committed, started)
+
+
+async def connect_enqueuer(url: str) -> Any:
+    """pgqueuer's Queries on a new asyncpg connection of its own."""
+    import asyncpg
+    from pgqueuer import AsyncpgDriver, Queries
+
+    return Queries(AsyncpgDriver(await asyncpg.connect(url)))
+
+
+async def enqueue_one(queries: Any, key: str) -> float:
+    """Enqueue one job, committed alone; return when the commit was acknowledged."""
+    await queries.enqueue(ENTRYPOINT, key.encode())
+    return clock()
+
+
 def pickup_latency(url: str, samples: int) -> Pickup:
     """Insert commit -> handler start for `samples` jobs enqueued one by one to an idle worker."""
-    procs, start, stop, results = _spawn(url, 1, drain=False)
-    start.set()
+    worker = PickupWorker(url)
     time.sleep(WARMUP_SECONDS + 0.5)
-    committed = asyncio.run(_enqueue_spaced(url, samples))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # the last job needs its moment to run
-        with psycopg.connect(url) as conn:
-            left = conn.execute("select count(*) from pgqueuer").fetchone()[0]
-        if left == 0:
-            break
-        time.sleep(0.05)
-    stop.set()
-    started = results.get(timeout=60)
-    for p in procs:
-        p.join(30)
-    return pickup(committed, started)
+
+    async def enqueue_all() -> dict[str, float]:
+        queries = await connect_enqueuer(url)
+        committed = {}
+        for i in range(samples):
+            committed[f"p{i}"] = await enqueue_one(queries, f"p{i}")
+            await asyncio.sleep(SAMPLE_SPACING_SECONDS)
+        return committed
+
+    return worker.finish(asyncio.run(enqueue_all()))
 
 
 def run_pgqueuer(

@@ -6,7 +6,7 @@ Prints, from one run on one machine (so the ratios hold even when the machine is
     each in its own fresh database on the same server, interleaved, and vproc's ratio;
   * pickup latency p50/p95, insert commit -> handler start, measured the same way for both
     (bench/measure.py: CLOCK_MONOTONIC after the INSERT's commit is acknowledged, and first
-    thing in the handler), with an idle worker woken by NOTIFY;
+    thing in the handler), with one idle worker of each woken by NOTIFY, sampled alternately;
   * for one job running a 10-minute (simulated) pipeline that reports progress every 100 ms,
     its job-row updates and WAL bytes (bench/job_cost.py, on a private Postgres).
 
@@ -130,24 +130,38 @@ def throughput(url: str, user: uuid.UUID, jobs: int, processes: int, concurrency
     return jobs / elapsed
 
 
-def pickup_latency(url: str, user: uuid.UUID, samples: int, concurrency: int) -> Pickup:
-    """Insert commit -> handler start for `samples` videos inserted one by one, idle worker."""
+def pickup_latency(
+    url: str, peer_url: str, user: uuid.UUID, samples: int, concurrency: int
+) -> tuple[Pickup, Pickup]:
+    """Insert commit -> handler start, (pgqueuer, vproc): one idle worker process of each,
+    sampled alternately (one job to one, then one to the other) so both see the same machine."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("delete from public.videos")
+    peer = peers.PickupWorker(peer_url)
     procs, start, stop, results = _spawn(url, 1, concurrency, until_empty=False)
     start.set()
     time.sleep(peers.WARMUP_SECONDS + 0.5)
-    committed: dict[str, float] = {}
+
+    async def sample() -> tuple[dict[str, float], dict[str, float]]:
+        queries = await peers.connect_enqueuer(peer_url)
+        theirs: dict[str, float] = {}
+        ours: dict[str, float] = {}
+        with psycopg.connect(url, autocommit=True) as conn:
+            for i in range(samples):
+                theirs[f"p{i}"] = await peers.enqueue_one(queries, f"p{i}")
+                await asyncio.sleep(SAMPLE_SPACING_SECONDS)
+                video_id = uuid.uuid4()
+                conn.execute(
+                    "insert into public.videos (id, uploader_user_id, storage_path)"
+                    " values (%s, %s, %s)",
+                    (video_id, user, f"{user}/p{i}.mp4"),
+                )
+                ours[str(video_id)] = clock()
+                await asyncio.sleep(SAMPLE_SPACING_SECONDS)
+        return theirs, ours
+
+    theirs, ours = asyncio.run(sample())
     with psycopg.connect(url, autocommit=True) as conn:
-        for i in range(samples):
-            video_id = uuid.uuid4()
-            conn.execute(
-                "insert into public.videos (id, uploader_user_id, storage_path)"
-                " values (%s, %s, %s)",
-                (video_id, user, f"{user}/p{i}.mp4"),
-            )
-            committed[str(video_id)] = clock()
-            time.sleep(SAMPLE_SPACING_SECONDS)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # the last job needs its moment to run
             left = conn.execute(
@@ -160,7 +174,7 @@ def pickup_latency(url: str, user: uuid.UUID, samples: int, concurrency: int) ->
     started = results.get(timeout=60)
     for p in procs:
         p.join(30)
-    return pickup(committed, started)
+    return peer.finish(theirs), pickup(ours, started)
 
 
 def main() -> None:
@@ -201,8 +215,7 @@ def main() -> None:
                 f"  throughput, {n} process(es) {theirs:10.0f}/s {ours:10.0f}/s"
                 f"{ours / theirs:16.2f}"
             )
-        theirs_p = peers.pickup_latency(peer_url, args.samples)
-        ours_p = pickup_latency(url, user, args.samples, args.concurrency)
+        theirs_p, ours_p = pickup_latency(url, peer_url, user, args.samples, args.concurrency)
         for label, a, b in (
             ("pickup p50", theirs_p.p50_ms, ours_p.p50_ms),
             ("pickup p95", theirs_p.p95_ms, ours_p.p95_ms),

@@ -37,6 +37,10 @@ def listen_unsupported_reason(url: str) -> str | None:
     return None
 
 
+# How often the listening thread looks at its stop event between notifications.
+STOP_CHECK_SECONDS = 0.1
+
+
 class Listener:
     """A thread that calls `on_wake` for every notification and after every reconnect."""
 
@@ -76,7 +80,8 @@ class Listener:
                     backoff = 0.5
                     self.on_wake()  # anything that arrived while disconnected
                     while not self.stop.is_set():
-                        for _ in conn.notifies(timeout=1.0):
+                        # A short timeout: a stopping worker waits for this thread to end.
+                        for _ in conn.notifies(timeout=STOP_CHECK_SECONDS):
                             self.on_wake()
             except psycopg.OperationalError as exc:
                 self.connected.clear()

@@ -73,6 +73,11 @@ class CompletionBuffer:
         else:
             done(True, None)
 
+    def wake(self) -> None:
+        """Make the flusher look at its stop event now."""
+        with self._cond:
+            self._cond.notify_all()
+
     def run(self, stop: threading.Event) -> None:
         """The flusher loop (a worker side task); drains what is left when `stop` is set."""
         while True:

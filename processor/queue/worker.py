@@ -337,6 +337,7 @@ class Worker:
             control.finish()
             with self._lock:
                 self._finishing.add(claim.job_id)
+            self._wake.set()  # its slot is free: the next claim overlaps this completion
             # An empty result (a job with nothing to record) writes no metadata row.
             self._completions.submit(
                 claim, metadata or None, functools.partial(self._completed, claim, started)
@@ -566,6 +567,7 @@ class Worker:
         for _ in self._slots:
             self._slots_queue.put(None)
         self._halt.set()
+        self._completions.wake()
         for thread in self._side_tasks.values():
             thread.join(5)
         logger.info(
