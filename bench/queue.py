@@ -3,14 +3,15 @@
 Prints, from one run on one machine (so the ratios hold even when the machine is noisy):
   * throughput (jobs/s) draining --jobs no-op jobs with 1 and 4 worker processes: vproc's real
     Worker (claim_jobs, batched complete_jobs) and pgqueuer (bench/peers.py: asyncpg, batch 10),
-    each in its own fresh database on the same server, interleaved, and vproc's ratio;
+    each in its own fresh database on the same server, in interleaved rounds (the best round
+    of each), and vproc's ratio;
   * pickup latency p50/p95, insert commit -> handler start, measured the same way for both
     (bench/measure.py: CLOCK_MONOTONIC after the INSERT's commit is acknowledged, and first
     thing in the handler), with one idle worker of each woken by NOTIFY, sampled alternately;
   * for one job running a 10-minute (simulated) pipeline that reports progress every 100 ms,
     its job-row updates and WAL bytes (bench/job_cost.py, on a private Postgres).
 
-Usage: uv run python bench/queue.py [--jobs 10000] [--database-url URL] [--no-cost]
+Usage: uv run python bench/queue.py [--jobs 10000] [--rounds 2] [--database-url URL] [--no-cost]
 Without --database-url it uses BENCH_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/postgres,
 and works in scratch databases it creates and drops.
 """
@@ -180,7 +181,8 @@ def pickup_latency(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10_000)
-    parser.add_argument("--samples", type=int, default=150)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--no-cost", action="store_true", help="skip the per-video cost")
     parser.add_argument(
@@ -208,9 +210,18 @@ def main() -> None:
                 "insert into auth.users (id, email) values (%s, 'bench@example.test')", (user,)
             )
         print(f"{'':32}{'pgqueuer':>12}{'vproc':>12}{'vproc/pgqueuer':>16}")
-        for n in PROCESS_COUNTS:  # interleaved, so drift hits both alike
-            theirs = peers.throughput(peer_url, args.jobs, n)
-            ours = throughput(url, user, args.jobs, n, args.concurrency)
+        # Interleaved rounds, so drift hits both alike; the best round of each counts (noise
+        # from other work on the machine only ever slows a run down).
+        best: dict[tuple[str, int], float] = {}
+        for _ in range(args.rounds):
+            for n in PROCESS_COUNTS:
+                for name, rate in (
+                    ("pgqueuer", peers.throughput(peer_url, args.jobs, n)),
+                    ("vproc", throughput(url, user, args.jobs, n, args.concurrency)),
+                ):
+                    best[name, n] = max(best.get((name, n), 0.0), rate)
+        for n in PROCESS_COUNTS:
+            theirs, ours = best["pgqueuer", n], best["vproc", n]
             print(
                 f"  throughput, {n} process(es) {theirs:10.0f}/s {ours:10.0f}/s"
                 f"{ours / theirs:16.2f}"
