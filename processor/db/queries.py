@@ -48,6 +48,7 @@ class ClaimedJob:
     max_attempts: int
     cancel_requested: bool
     processing_stages: dict[str, Any]
+    claim_token: uuid.UUID
     storage_path: str
     original_filename: str | None
     content_type: str | None
@@ -157,8 +158,8 @@ def _rows(conn: psycopg.Connection, name: str, cls: type, params: Mapping[str, A
     return cur.execute(QUERIES[name], params).fetchall()
 
 
-def _fence(job_id: int, worker_id: str, attempts: int) -> dict[str, Any]:
-    return {"job_id": job_id, "worker_id": worker_id, "attempts": attempts}
+def _fence(job_id: int, claim_token: uuid.UUID) -> dict[str, Any]:
+    return {"job_id": job_id, "claim_token": claim_token}
 
 
 # --- queue ------------------------------------------------------------------------------------
@@ -186,11 +187,11 @@ def claim_jobs(
 
 
 def heartbeat(
-    conn: psycopg.Connection, *, job_id: int, worker_id: str, attempts: int, lease_seconds: int
+    conn: psycopg.Connection, *, job_id: int, claim_token: uuid.UUID, lease_seconds: int
 ) -> bool | None:
     """cancel_requested, or None when the claim is lost."""
     return _scalar(
-        conn, "heartbeat", {**_fence(job_id, worker_id, attempts), "lease_seconds": lease_seconds}
+        conn, "heartbeat", {**_fence(job_id, claim_token), "lease_seconds": lease_seconds}
     )
 
 
@@ -198,8 +199,7 @@ def record_progress(
     conn: psycopg.Connection,
     *,
     job_id: int,
-    worker_id: str,
-    attempts: int,
+    claim_token: uuid.UUID,
     current_stage: str | None,
     progress: float,
     stages: Mapping[str, Any],
@@ -209,7 +209,7 @@ def record_progress(
             conn,
             "record_progress",
             {
-                **_fence(job_id, worker_id, attempts),
+                **_fence(job_id, claim_token),
                 "current_stage": current_stage,
                 "progress": progress,
                 "stages": Jsonb(dict(stages)),
@@ -222,15 +222,14 @@ def save_metadata(
     conn: psycopg.Connection,
     *,
     job_id: int,
-    worker_id: str,
-    attempts: int,
+    claim_token: uuid.UUID,
     metadata: Mapping[str, Any],
 ) -> bool:
     return bool(
         _scalar(
             conn,
             "save_metadata",
-            {**_fence(job_id, worker_id, attempts), "metadata": Jsonb(dict(metadata))},
+            {**_fence(job_id, claim_token), "metadata": Jsonb(dict(metadata))},
         )
     )
 
@@ -239,8 +238,7 @@ def complete_job(
     conn: psycopg.Connection,
     *,
     job_id: int,
-    worker_id: str,
-    attempts: int,
+    claim_token: uuid.UUID,
     metadata: Mapping[str, Any] | None,
 ) -> bool:
     return bool(
@@ -248,7 +246,7 @@ def complete_job(
             conn,
             "complete_job",
             {
-                **_fence(job_id, worker_id, attempts),
+                **_fence(job_id, claim_token),
                 "metadata": None if metadata is None else Jsonb(dict(metadata)),
             },
         )
@@ -258,13 +256,12 @@ def complete_job(
 def complete_jobs(
     conn: psycopg.Connection,
     *,
-    worker_id: str,
-    jobs: list[tuple[int, int, Mapping[str, Any] | None]],
+    jobs: list[tuple[int, uuid.UUID, Mapping[str, Any] | None]],
 ) -> set[int]:
-    """Complete (job_id, attempts, metadata) triples; return the ids whose claim held."""
-    payload = [{"job_id": j, "attempts": a, "metadata": m} for j, a, m in jobs]
+    """Complete (job_id, claim_token, metadata) triples; return the ids whose claim held."""
+    payload = [{"job_id": j, "claim_token": str(t), "metadata": m} for j, t, m in jobs]
     cur = conn.cursor(row_factory=scalar_row)
-    rows = cur.execute(QUERIES["complete_jobs"], {"worker_id": worker_id, "jobs": Jsonb(payload)})
+    rows = cur.execute(QUERIES["complete_jobs"], {"jobs": Jsonb(payload)})
     return set(rows.fetchall())
 
 
@@ -272,8 +269,7 @@ def fail_job(
     conn: psycopg.Connection,
     *,
     job_id: int,
-    worker_id: str,
-    attempts: int,
+    claim_token: uuid.UUID,
     error_code: str,
     error_message: str,
     retryable: bool,
@@ -284,7 +280,7 @@ def fail_job(
         conn,
         "fail_job",
         {
-            **_fence(job_id, worker_id, attempts),
+            **_fence(job_id, claim_token),
             "error_code": error_code,
             "error_message": error_message,
             "retryable": retryable,
@@ -293,12 +289,12 @@ def fail_job(
     )
 
 
-def release_job(conn: psycopg.Connection, *, job_id: int, worker_id: str, attempts: int) -> bool:
-    return bool(_scalar(conn, "release_job", _fence(job_id, worker_id, attempts)))
+def release_job(conn: psycopg.Connection, *, job_id: int, claim_token: uuid.UUID) -> bool:
+    return bool(_scalar(conn, "release_job", _fence(job_id, claim_token)))
 
 
-def cancel_job(conn: psycopg.Connection, *, job_id: int, worker_id: str, attempts: int) -> bool:
-    return bool(_scalar(conn, "cancel_job", _fence(job_id, worker_id, attempts)))
+def cancel_job(conn: psycopg.Connection, *, job_id: int, claim_token: uuid.UUID) -> bool:
+    return bool(_scalar(conn, "cancel_job", _fence(job_id, claim_token)))
 
 
 def reap_expired_leases(conn: psycopg.Connection) -> list[Reaped]:
