@@ -50,7 +50,7 @@
 -- ==========================================================================================
 create table processor.job_leases (
   job_id bigint primary key references public.video_jobs (id) on delete cascade,
-  claim_token uuid not null unique,
+  claim_token uuid not null,
   locked_by text not null,
   locked_until timestamptz not null,
   heartbeat_at timestamptz not null default now()
@@ -59,7 +59,7 @@ create table processor.job_leases (
 comment on table processor.job_leases is
   'The lease of each PROCESSING job: holder, expiry, heartbeat and claim token. Processor only.';
 comment on column processor.job_leases.claim_token is
-  'Fence of the claim: a fresh uuid per claim, never reused over the job''s life.';
+  'Fence of the claim: a fresh random uuid per claim, never reused over the job''s life.';
 
 -- Carry the leases of jobs running while this migration is applied.
 insert into processor.job_leases (job_id, claim_token, locked_by, locked_until, heartbeat_at)
@@ -140,12 +140,18 @@ begin
   -- plpgsql, not sql: its plan is prepared once per session instead of on every call.
   return query
   with recursive owners as (
-    -- Owners with queued work: a loose index scan, one probe per owner.
+    -- Owners with due work: a loose index scan, one probe per owner. Ordered exactly as the
+    -- partial index of PENDING rows, so no other index (one holding every finished job of
+    -- the owner) can serve it. Here and in `loads` a column outside the index is read on
+    -- purpose: a plain index scan marks the entries of claimed and finished jobs dead as it
+    -- passes them, where an index-only scan would visit them again on every claim until the
+    -- next vacuum.
     (
       select j.owner_id
       from public.video_jobs as j
       where j.status = 'PENDING'
-      order by j.owner_id
+        and j.run_after <= now()
+      order by j.owner_id, j.priority desc, j.id
       limit 1
     )
     union all
@@ -153,8 +159,9 @@ begin
       select j.owner_id
       from public.video_jobs as j
       where j.status = 'PENDING'
+        and j.run_after <= now()
         and j.owner_id > o.owner_id
-      order by j.owner_id
+      order by j.owner_id, j.priority desc, j.id
       limit 1
     )
     from owners as o
@@ -163,7 +170,7 @@ begin
   loads as (
     -- The least busy owners first; no batch can serve more than p_batch_size owners.
     select o.owner_id,
-      (select count(*)
+      (select count(r.id)
        from public.video_jobs as r
        where r.owner_id = o.owner_id
          and r.status = 'PROCESSING') as running
@@ -466,7 +473,9 @@ comment on function processor.complete_job(bigint, uuid, jsonb) is
 -- complete_jobs: complete_job for a batch, in one round trip and one commit, for workers
 -- that finish many short jobs. p_jobs is a JSON array of {"job_id", "claim_token",
 -- "metadata"}; each element is fenced on its own. Returns the ids completed; the others lost
--- their claim.
+-- their claim. Set-based, with the same fence as hold_claim: lock the batch's PROCESSING job
+-- rows (in id order, so two batches never wait on each other in opposite orders), then, in a
+-- new statement, keep the elements whose lease still carries their token.
 create function processor.complete_jobs(
   p_jobs jsonb
 )
@@ -476,22 +485,58 @@ volatile
 set search_path = ''
 as $$
 declare
-  v_item jsonb;
+  v_ids bigint[];
+  v_held bigint[];
+  v_item record;
 begin
-  -- In job id order, so two batches never wait on each other's rows in opposite orders.
+  select coalesce(array_agg((e.value ->> 'job_id')::bigint), '{}')
+  into v_ids
+  from jsonb_array_elements(p_jobs) as e;
+
+  perform 1
+  from public.video_jobs as j
+  where j.id = any (v_ids)
+    and j.status = 'PROCESSING'
+  order by j.id
+  for update;
+
+  select coalesce(array_agg(l.job_id), '{}')
+  into v_held
+  from jsonb_array_elements(p_jobs) as e
+  join processor.job_leases as l
+    on l.job_id = (e.value ->> 'job_id')::bigint
+   and l.claim_token = (e.value ->> 'claim_token')::uuid
+  join public.video_jobs as j
+    on j.id = l.job_id
+   and j.status = 'PROCESSING';
+
+  if cardinality(v_held) = 0 then
+    return;
+  end if;
+
   for v_item in
-    select e.value
+    select (e.value ->> 'job_id')::bigint as job_id, e.value -> 'metadata' as metadata
     from jsonb_array_elements(p_jobs) as e
-    order by (e.value ->> 'job_id')::bigint
+    where (e.value ->> 'job_id')::bigint = any (v_held)
+      and jsonb_typeof(e.value -> 'metadata') = 'object'
   loop
-    if processor.complete_job(
-      (v_item ->> 'job_id')::bigint,
-      (v_item ->> 'claim_token')::uuid,
-      nullif(v_item -> 'metadata', 'null'::jsonb)
-    ) then
-      return next (v_item ->> 'job_id')::bigint;
-    end if;
+    perform processor.write_metadata(v_item.job_id, v_item.metadata);
   end loop;
+
+  update public.video_jobs as j
+  set status = 'COMPLETED',
+      progress = 1,
+      current_stage = null,
+      cancel_requested = false,
+      error_code = null,
+      error_message = null,
+      finished_at = now(),
+      updated_at = now()
+  where j.id = any (v_held);
+
+  delete from processor.job_leases as l where l.job_id = any (v_held);
+
+  return query select unnest(v_held);
 end;
 $$;
 
