@@ -84,6 +84,7 @@ class JobDetail:
     priority: int
     attempts: int
     max_attempts: int
+    retries: int
     run_after: datetime
     locked_by: str | None
     locked_until: datetime | None
@@ -384,6 +385,61 @@ def retry_video_job(conn: psycopg.Connection, *, job_id: int) -> RpcJob:
 
 def cancel_video_job(conn: psycopg.Connection, *, job_id: int) -> RpcJob:
     return _rows(conn, "cancel_video_job", RpcJob, {"job_id": job_id})[0]
+
+
+# --- quotas ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuotaRow:
+    user_id: uuid.UUID | None
+    max_active_jobs: int | None
+    max_videos_per_day: int | None
+    max_bytes_per_day: int | None
+    max_retries_per_job: int | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class EffectiveQuota(QuotaRow):
+    active_jobs: int
+    videos_today: int
+    bytes_today: int
+
+
+QUOTA_LIMITS = ("max_active_jobs", "max_videos_per_day", "max_bytes_per_day", "max_retries_per_job")
+
+
+def list_quotas(conn: psycopg.Connection) -> list[QuotaRow]:
+    return _rows(conn, "list_quotas", QuotaRow, {})
+
+
+def effective_quota(conn: psycopg.Connection, *, user_id: uuid.UUID) -> EffectiveQuota | None:
+    rows = _rows(conn, "effective_quota", EffectiveQuota, {"user_id": user_id})
+    return rows[0] if rows and rows[0].updated_at is not None else None
+
+
+def set_quota(
+    conn: psycopg.Connection, *, user_id: uuid.UUID | None, limits: Mapping[str, int | None]
+) -> QuotaRow:
+    """Change the limits named in `limits` (None: unlimited); others keep their value.
+
+    A new per-user row starts as a copy of the defaults row.
+    """
+    unknown = set(limits) - set(QUOTA_LIMITS)
+    if unknown:
+        raise ValueError(f"unknown quota limits: {sorted(unknown)}")
+    params: dict[str, Any] = {"user_id": user_id}
+    for name, flag in zip(
+        QUOTA_LIMITS, ("set_active", "set_videos", "set_bytes", "set_retries"), strict=True
+    ):
+        params[flag] = name in limits
+        params[name] = limits.get(name)
+    return _rows(conn, "set_quota", QuotaRow, params)[0]
+
+
+def clear_quota(conn: psycopg.Connection, *, user_id: uuid.UUID) -> bool:
+    return bool(_scalar(conn, "clear_quota", {"user_id": user_id}))
 
 
 # --- AI response cache ----------------------------------------------------------------------

@@ -84,7 +84,7 @@ limit %(limit)s;
 -- name: get_job
 -- purpose: One job with everything about it, for `vproc show` and `vproc watch`.
 select j.id, j.video_id, j.owner_id, j.status::text as status, j.priority, j.attempts,
-  j.max_attempts, j.run_after, l.locked_by, l.locked_until, l.heartbeat_at,
+  j.max_attempts, j.retries, j.run_after, l.locked_by, l.locked_until, l.heartbeat_at,
   j.cancel_requested, j.current_stage, j.progress, j.processing_stages, j.error_code,
   j.error_message, j.created_at, j.started_at, j.finished_at, j.updated_at,
   v.original_filename, v.storage_path, v.content_type, v.size_bytes
@@ -178,3 +178,60 @@ with purged as (
 )
 select count(*) from purged;
 
+-- Quotas (processor.quotas): operators read and change them with `vproc quota`.
+
+-- name: list_quotas
+-- purpose: The defaults row and every per-user row, defaults first.
+select user_id, max_active_jobs, max_videos_per_day, max_bytes_per_day, max_retries_per_job,
+  updated_at
+from processor.quotas
+order by user_id nulls first;
+
+-- name: effective_quota
+-- purpose: The limits that apply to one user (their row, else the defaults) and today's usage.
+select q.user_id, q.max_active_jobs, q.max_videos_per_day, q.max_bytes_per_day,
+  q.max_retries_per_job, q.updated_at, processor.active_jobs(%(user_id)s::uuid) as active_jobs,
+  coalesce(u.videos, 0) as videos_today, coalesce(u.bytes, 0) as bytes_today
+from processor.quota_for(%(user_id)s::uuid) as q
+left join processor.quota_usage as u
+  on u.user_id = %(user_id)s::uuid and u.day = (now() at time zone 'utc')::date;
+
+-- name: set_quota
+-- purpose: Create or change the defaults row (user_id null) or a user's row; returns it.
+with base as (
+  select * from processor.quota_for(%(user_id)s::uuid)
+),
+updated as (
+  update processor.quotas as q
+  set max_active_jobs = case when %(set_active)s then %(max_active_jobs)s::integer else q.max_active_jobs end,
+    max_videos_per_day = case when %(set_videos)s then %(max_videos_per_day)s::integer else q.max_videos_per_day end,
+    max_bytes_per_day = case when %(set_bytes)s then %(max_bytes_per_day)s::bigint else q.max_bytes_per_day end,
+    max_retries_per_job = case when %(set_retries)s then %(max_retries_per_job)s::integer else q.max_retries_per_job end,
+    updated_at = now()
+  where q.user_id is not distinct from %(user_id)s::uuid
+  returning q.user_id, q.max_active_jobs, q.max_videos_per_day, q.max_bytes_per_day,
+    q.max_retries_per_job, q.updated_at
+),
+inserted as (
+  insert into processor.quotas (user_id, max_active_jobs, max_videos_per_day, max_bytes_per_day, max_retries_per_job)
+  select %(user_id)s::uuid,
+    case when %(set_active)s then %(max_active_jobs)s::integer else b.max_active_jobs end,
+    case when %(set_videos)s then %(max_videos_per_day)s::integer else b.max_videos_per_day end,
+    case when %(set_bytes)s then %(max_bytes_per_day)s::bigint else b.max_bytes_per_day end,
+    case when %(set_retries)s then %(max_retries_per_job)s::integer else b.max_retries_per_job end
+  from (select 1) as one
+  left join base as b on true
+  where not exists (select 1 from updated)
+  returning user_id, max_active_jobs, max_videos_per_day, max_bytes_per_day,
+    max_retries_per_job, updated_at
+)
+select * from updated
+union all
+select * from inserted;
+
+-- name: clear_quota
+-- purpose: Delete a user's row so the defaults apply again; true if there was one.
+with deleted as (
+  delete from processor.quotas where user_id = %(user_id)s::uuid returning 1
+)
+select exists (select 1 from deleted);

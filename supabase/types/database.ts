@@ -20,15 +20,13 @@ export type Database = {
           error_code: string | null
           error_message: string | null
           finished_at: string | null
-          heartbeat_at: string | null
           id: number
-          locked_by: string | null
-          locked_until: string | null
           max_attempts: number
           owner_id: string
           priority: number
           processing_stages: Json
           progress: number
+          retries: number
           run_after: string
           started_at: string | null
           status: Database["public"]["Enums"]["processing_status"]
@@ -43,15 +41,13 @@ export type Database = {
           error_code?: string | null
           error_message?: string | null
           finished_at?: string | null
-          heartbeat_at?: string | null
           id?: never
-          locked_by?: string | null
-          locked_until?: string | null
           max_attempts?: number
           owner_id: string
           priority?: number
           processing_stages?: Json
           progress?: number
+          retries?: number
           run_after?: string
           started_at?: string | null
           status?: Database["public"]["Enums"]["processing_status"]
@@ -66,15 +62,13 @@ export type Database = {
           error_code?: string | null
           error_message?: string | null
           finished_at?: string | null
-          heartbeat_at?: string | null
           id?: never
-          locked_by?: string | null
-          locked_until?: string | null
           max_attempts?: number
           owner_id?: string
           priority?: number
           processing_stages?: Json
           progress?: number
+          retries?: number
           run_after?: string
           started_at?: string | null
           status?: Database["public"]["Enums"]["processing_status"]
@@ -204,15 +198,13 @@ export type Database = {
           error_code: string | null
           error_message: string | null
           finished_at: string | null
-          heartbeat_at: string | null
           id: number
-          locked_by: string | null
-          locked_until: string | null
           max_attempts: number
           owner_id: string
           priority: number
           processing_stages: Json
           progress: number
+          retries: number
           run_after: string
           started_at: string | null
           status: Database["public"]["Enums"]["processing_status"]
@@ -236,15 +228,13 @@ export type Database = {
           error_code: string | null
           error_message: string | null
           finished_at: string | null
-          heartbeat_at: string | null
           id: number
-          locked_by: string | null
-          locked_until: string | null
           max_attempts: number
           owner_id: string
           priority: number
           processing_stages: Json
           progress: number
+          retries: number
           run_after: string
           started_at: string | null
           status: Database["public"]["Enums"]["processing_status"]
