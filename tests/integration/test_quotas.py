@@ -127,13 +127,12 @@ def test_bytes_per_day_count_the_real_object_size_when_larger(admin) -> None:
         " values ('videos', %s, %s, '{\"size\": 5000}')",
         (f"{user}/big.mp4", str(user)),
     )
-    with pytest.raises(psycopg.Error) as caught:
-        with admin.transaction():
-            impersonate(admin, user)
-            admin.execute(
-                "insert into public.videos (storage_path, size_bytes) values (%s, 1)",
-                (f"{user}/big.mp4",),
-            )
+    with pytest.raises(psycopg.Error) as caught, admin.transaction():
+        impersonate(admin, user)
+        admin.execute(
+            "insert into public.videos (storage_path, size_bytes) values (%s, 1)",
+            (f"{user}/big.mp4",),
+        )
     assert caught.value.sqlstate == "PT429"
     assert "max_bytes_per_day is 10000" in str(caught.value)
     insert_as(admin, user, size=4_000)  # 10,000 exactly is within the limit
