@@ -163,7 +163,9 @@ def run(
     worker_id: Annotated[
         str | None,
         typer.Option(
-            "--worker-id", help="Name in locked_by; unique per process (default: host-pid-random)."
+            "--worker-id",
+            help="Name in processor.job_leases.locked_by; unique per process"
+            " (default: host-pid-random).",
         ),
     ] = None,
     shutdown_timeout: Annotated[
