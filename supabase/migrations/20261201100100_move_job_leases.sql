@@ -168,12 +168,19 @@ begin
     where o.owner_id is not null
   ),
   loads as (
-    -- The least busy owners first; no batch can serve more than p_batch_size owners.
+    -- The least busy owners first; no batch can serve more than p_batch_size owners. The
+    -- count stops at p_batch_size: an owner running that many is behind every owner running
+    -- fewer for the whole batch anyway, and the cost of a claim stays bounded by the batch,
+    -- not by how many jobs are running.
     select o.owner_id,
-      (select count(r.id)
-       from public.video_jobs as r
-       where r.owner_id = o.owner_id
-         and r.status = 'PROCESSING') as running
+      (select count(*)
+       from (
+         select r.id
+         from public.video_jobs as r
+         where r.owner_id = o.owner_id
+           and r.status = 'PROCESSING'
+         limit p_batch_size
+       ) as capped) as running
     from owners as o
     where o.owner_id is not null
     order by running, o.owner_id
@@ -194,14 +201,19 @@ begin
       for update of j skip locked
     ) as n
   ),
+  expired_leases as materialized (
+    -- Leases past their expiry, straight off their index (normally none).
+    select l.job_id, l.locked_until
+    from processor.job_leases as l
+    where l.locked_until < now()
+  ),
   expired as (
     -- Abandoned work: the worker holding the lease stopped heartbeating. A job whose owner
     -- asked to cancel is left to reap_expired_leases instead of being run again.
     select j.id, j.priority, 0::bigint as turn
-    from processor.job_leases as l
+    from expired_leases as l
     join public.video_jobs as j on j.id = l.job_id
-    where l.locked_until < now()
-      and j.status = 'PROCESSING'
+    where j.status = 'PROCESSING'
       and j.attempts < j.max_attempts
       and not j.cancel_requested
     order by l.locked_until
