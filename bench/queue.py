@@ -3,7 +3,11 @@
 Prints, in one run on one machine (so ratios are comparable even when the machine is noisy):
   * throughput (jobs/s) with 1, 2 and 4 worker processes, batched claims, and the ratios;
   * insert -> claim pickup latency p50/p95 (database clock: started_at - created_at) for a
-    worker woken by NOTIFY and for one that only polls, and their ratio.
+    worker woken by NOTIFY and for one that only polls, and their ratio;
+  * fairness: user A floods the queue with 1,000 jobs; once the workers are busy with them,
+    user B inserts one job. B's wait is counted in jobs of A claimed after B's insert and
+    before B's job (round-robin claiming keeps it near zero; first come, first served makes
+    it "the rest of A's flood").
 
 Usage: uv run python bench/queue.py [--jobs 20000] [--database-url URL]
 Without --database-url it uses BENCH_DATABASE_URL, else postgresql://postgres@127.0.0.1:5432/postgres,
@@ -79,7 +83,7 @@ def _worker_process(
 def _enqueue(conn: psycopg.Connection, user: uuid.UUID, count: int) -> None:
     conn.execute(
         "insert into public.videos (uploader_user_id, storage_path)"
-        " select %s, %s || '/' || g || '.mp4' from generate_series(1, %s) g",
+        " select %s, %s || '/' || gen_random_uuid() || '.mp4' from generate_series(1, %s)",
         (user, str(user), count),
     )
 
@@ -148,6 +152,50 @@ def pickup_latency(
     return p50, p95
 
 
+def _new_user(conn: psycopg.Connection) -> uuid.UUID:
+    user = uuid.uuid4()
+    conn.execute("insert into auth.users (id, email) values (%s, %s)", (user, f"{user}@bench.test"))
+    return user
+
+
+def fairness(url: str, flood: int, processes: int, concurrency: int) -> tuple[int, int]:
+    """(jobs of A claimed after B's insert and before B's job, jobs of A left when B came)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("delete from public.videos")
+        user_a, user_b = _new_user(conn), _new_user(conn)
+        _enqueue(conn, user_a, flood)
+        conn.execute("vacuum analyze public.video_jobs")
+    ctx = mp.get_context("spawn")
+    start, stop = ctx.Event(), ctx.Event()
+    procs = [
+        ctx.Process(
+            target=_worker_process, args=(url, i, concurrency, start, True, 0.05, True, stop)
+        )
+        for i in range(processes)
+    ]
+    for p in procs:
+        p.start()
+    time.sleep(2.0)
+    start.set()
+    with psycopg.connect(url, autocommit=True) as conn:
+        while conn.execute(
+            "select count(*) from public.video_jobs where status <> 'PENDING'"
+        ).fetchone()[0] < min(flood // 10, 100):
+            time.sleep(0.001)
+        _enqueue(conn, user_b, 1)
+        for p in procs:
+            p.join()
+        waited, left = conn.execute(
+            "select count(*) filter (where a.started_at > b.created_at"
+            "                        and a.started_at < b.started_at),"
+            "  count(*) filter (where a.started_at > b.created_at)"
+            " from public.video_jobs as a, public.video_jobs as b"
+            " where a.owner_id = %s and b.owner_id = %s",
+            (user_a, user_b),
+        ).fetchone()
+    return int(waited), int(left)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20_000)
@@ -188,6 +236,12 @@ def main() -> None:
         print(f"  pickup with NOTIFY   : p50 {notify[0]:7.1f} ms   p95 {notify[1]:7.1f} ms")
         print(f"  pickup polling (1 s) : p50 {polled[0]:7.1f} ms   p95 {polled[1]:7.1f} ms")
         print(f"  NOTIFY / polling p50 ratio: {notify[0] / polled[0]:.3f}")
+        for processes in (1, 4):
+            waited, left = fairness(url, 1000, processes, args.concurrency)
+            print(
+                f"  fairness, {processes} worker(s): user B waited {waited} of user A's jobs"
+                f" ({left} of A's 1000 were still to be claimed when B inserted)"
+            )
     finally:
         with psycopg.connect(args.database_url, autocommit=True) as admin:
             admin.execute(
