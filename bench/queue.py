@@ -8,6 +8,10 @@ Prints, from one run on one machine (so the ratios hold even when the machine is
   * pickup latency p50/p95, insert commit -> handler start, measured the same way for both
     (bench/measure.py: CLOCK_MONOTONIC after the INSERT's commit is acknowledged, and first
     thing in the handler), with one idle worker of each woken by NOTIFY, sampled alternately;
+  * fairness: user A floods the queue with 1,000 jobs; once the workers are busy with them,
+    user B inserts one job. B's wait is counted in jobs of A claimed after B's insert and
+    before B's job (round-robin claiming keeps it near zero; first come, first served makes
+    it "the rest of A's flood");
   * for one job running a 10-minute (simulated) pipeline that reports progress every 100 ms,
     its job-row updates and WAL bytes (bench/job_cost.py, on a private Postgres).
 
@@ -106,15 +110,25 @@ def _spawn(url: str, processes: int, concurrency: int, until_empty: bool) -> tup
     return procs, start, stop, results
 
 
+def _enqueue(conn: psycopg.Connection, user: uuid.UUID, count: int) -> None:
+    conn.execute(
+        "insert into public.videos (uploader_user_id, storage_path)"
+        " select %s, %s || '/' || gen_random_uuid() || '.mp4' from generate_series(1, %s)",
+        (user, str(user), count),
+    )
+
+
+def _new_user(conn: psycopg.Connection) -> uuid.UUID:
+    user = uuid.uuid4()
+    conn.execute("insert into auth.users (id, email) values (%s, %s)", (user, f"{user}@bench.test"))
+    return user
+
+
 def throughput(url: str, user: uuid.UUID, jobs: int, processes: int, concurrency: int) -> float:
     """jobs/s draining `jobs` queued no-op jobs with `processes` worker processes."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("delete from public.videos")
-        conn.execute(
-            "insert into public.videos (uploader_user_id, storage_path)"
-            " select %s, %s || '/' || g || '.mp4' from generate_series(1, %s) g",
-            (user, str(user), jobs),
-        )
+        _enqueue(conn, user, jobs)
         conn.execute("vacuum analyze public.video_jobs")
     procs, start, _stop, results = _spawn(url, processes, concurrency, until_empty=True)
     time.sleep(peers.WARMUP_SECONDS)  # imports and pool connections, outside the window
@@ -178,6 +192,37 @@ def pickup_latency(
     return peer.finish(theirs), pickup(ours, started)
 
 
+def fairness(url: str, flood: int, processes: int, concurrency: int) -> tuple[int, int]:
+    """(jobs of A claimed after B's insert and before B's job, jobs of A left when B came)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("delete from public.videos")
+        user_a, user_b = _new_user(conn), _new_user(conn)
+        _enqueue(conn, user_a, flood)
+        conn.execute("vacuum analyze public.video_jobs")
+    procs, start, _stop, results = _spawn(url, processes, concurrency, until_empty=True)
+    time.sleep(peers.WARMUP_SECONDS)
+    start.set()
+    with psycopg.connect(url, autocommit=True) as conn:
+        while conn.execute(
+            "select count(*) from public.video_jobs where status <> 'PENDING'"
+        ).fetchone()[0] < min(flood // 10, 100):
+            time.sleep(0.001)
+        _enqueue(conn, user_b, 1)
+        for _ in procs:
+            results.get(timeout=600)
+        for p in procs:
+            p.join()
+        waited, left = conn.execute(
+            "select count(*) filter (where a.started_at > b.created_at"
+            "                        and a.started_at < b.started_at),"
+            "  count(*) filter (where a.started_at > b.created_at)"
+            " from public.video_jobs as a, public.video_jobs as b"
+            " where a.owner_id = %s and b.owner_id = %s",
+            (user_a, user_b),
+        ).fetchone()
+    return int(waited), int(left)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10_000)
@@ -204,11 +249,8 @@ def main() -> None:
     ):
         migrate(url)
         asyncio.run(peers.install(peer_url))
-        user = uuid.uuid4()
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(
-                "insert into auth.users (id, email) values (%s, 'bench@example.test')", (user,)
-            )
+            user = _new_user(conn)
         print(f"{'':32}{'pgqueuer':>12}{'vproc':>12}{'vproc/pgqueuer':>16}")
         # Interleaved rounds, so drift hits both alike; the best round of each counts (noise
         # from other work on the machine only ever slows a run down).
@@ -232,6 +274,12 @@ def main() -> None:
             ("pickup p95", theirs_p.p95_ms, ours_p.p95_ms),
         ):
             print(f"  {label:29} {a:9.2f} ms {b:9.2f} ms{b / a:16.2f}")
+        for processes in PROCESS_COUNTS:
+            waited, left = fairness(url, 1000, processes, args.concurrency)
+            print(
+                f"  fairness, {processes} worker process(es): user B waited {waited} of user A's"
+                f" jobs ({left} of A's 1000 were still to be claimed when B inserted)"
+            )
     if not args.no_cost:
         for line in job_cost.describe(job_cost.measure()):
             print(line)

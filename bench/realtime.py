@@ -56,7 +56,7 @@ PLAN_MESSAGES_PER_SECOND = {"Free": 100, "Pro": 500, "Pro, no spend cap": 2500}
 @dataclass
 class Running:
     job_id: int
-    attempts: int
+    token: str
     seconds: int
     tick: int = 0
     writes: list[int] = field(default_factory=list)
@@ -110,11 +110,12 @@ def run(url: str, *, jobs: int, concurrency: int, min_s: int, max_s: int, seed: 
         while done < jobs:
             free = concurrency - len(running)
             if free > 0:
-                for job_id, attempts in conn.execute(
-                    "select id, attempts from processor.claim_jobs(%s, %s::integer, %s::integer)",
+                for job_id, token in conn.execute(
+                    "select id, claim_token"
+                    " from processor.claim_jobs(%s, %s::integer, %s::integer)",
                     (WORKER, free, LEASE_SECONDS),
                 ).fetchall():
-                    running[job_id] = Running(job_id, attempts, rng.randint(min_s, max_s))
+                    running[job_id] = Running(job_id, str(token), rng.randint(min_s, max_s))
             ticks += 1
             finished: list[Running] = []
             with conn.pipeline(), conn.cursor() as cur:
@@ -122,21 +123,20 @@ def run(url: str, *, jobs: int, concurrency: int, min_s: int, max_s: int, seed: 
                     job.tick += 1
                     if job.tick >= job.seconds:
                         cur.execute(
-                            "select processor.complete_job(%s::bigint, %s, %s::integer)",
-                            (job.job_id, WORKER, job.attempts),
+                            "select processor.complete_job(%s::bigint, %s::uuid)",
+                            (job.job_id, job.token),
                         )
                         finished.append(job)
                         continue
                     fraction = job.tick / job.seconds
                     cur.execute(
-                        "select processor.record_progress("
-                        "%s::bigint, %s, %s::integer, %s, %s::real)",
-                        (job.job_id, WORKER, job.attempts, stage_at(fraction), fraction),
+                        "select processor.record_progress(%s::bigint, %s::uuid, %s, %s::real)",
+                        (job.job_id, job.token, stage_at(fraction), fraction),
                     )
                     if job.tick % (LEASE_SECONDS // 3) == 0:
                         cur.execute(
-                            "select * from processor.heartbeat(%s::bigint, %s, %s::integer, %s)",
-                            (job.job_id, WORKER, job.attempts, LEASE_SECONDS),
+                            "select * from processor.heartbeat(%s::bigint, %s::uuid, %s)",
+                            (job.job_id, job.token, LEASE_SECONDS),
                         )
             for job in finished:
                 del running[job.job_id]

@@ -30,6 +30,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+quota_app = typer.Typer(
+    help="Per-user quotas checked at insert and retry (processor.quotas).", no_args_is_help=True
+)
+app.add_typer(quota_app, name="quota")
 
 # `vproc watch JOB` gives up after this long unless --timeout says otherwise: a lost event,
 # a stopped worker or a stuck job must not keep a script waiting forever.
@@ -163,7 +167,9 @@ def run(
     worker_id: Annotated[
         str | None,
         typer.Option(
-            "--worker-id", help="Name in locked_by; unique per process (default: host-pid-random)."
+            "--worker-id",
+            help="Name in processor.job_leases.locked_by; unique per process"
+            " (default: host-pid-random).",
         ),
     ] = None,
     shutdown_timeout: Annotated[
@@ -356,6 +362,88 @@ def cancel(
     from processor.commands.jobs import act_on_job
 
     act_on_job(_services(ctx, database_url), job, action="cancel", as_json=as_json)
+
+
+QuotaUserOption = Annotated[
+    uuid.UUID | None,
+    typer.Option(
+        "--user", help="A user's auth.users id (default: the defaults row).", show_default=False
+    ),
+]
+
+
+def _limit_option(flag: str, what: str) -> object:
+    return typer.Option(
+        flag,
+        help=f"{what}; `none` for unlimited.",
+        show_default=False,
+        metavar="N|none",
+    )
+
+
+@quota_app.command("show")
+def quota_show(
+    ctx: typer.Context,
+    user: QuotaUserOption = None,
+    database_url: DatabaseUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the defaults and every user's own row, or what applies to one user and their usage."""
+    from processor.commands.quota import show_quota
+
+    show_quota(_services(ctx, database_url), user_id=user, as_json=as_json)
+
+
+@quota_app.command("set")
+def quota_set(
+    ctx: typer.Context,
+    user: QuotaUserOption = None,
+    max_active_jobs: Annotated[
+        str | None, _limit_option("--max-active-jobs", "Jobs PENDING or PROCESSING at once")
+    ] = None,
+    max_videos_per_day: Annotated[
+        str | None, _limit_option("--max-videos-per-day", "Videos inserted per UTC day")
+    ] = None,
+    max_bytes_per_day: Annotated[
+        str | None, _limit_option("--max-bytes-per-day", "Bytes inserted per UTC day")
+    ] = None,
+    max_retries_per_job: Annotated[
+        str | None, _limit_option("--max-retries-per-job", "Retries of one job")
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Remove the user's own row: the defaults apply again.")
+    ] = False,
+    database_url: DatabaseUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change limits of the defaults or of one user (a new user row starts as the defaults)."""
+    from processor.commands.quota import parse_limit, set_quota
+
+    given = {
+        "max_active_jobs": (max_active_jobs, "--max-active-jobs"),
+        "max_videos_per_day": (max_videos_per_day, "--max-videos-per-day"),
+        "max_bytes_per_day": (max_bytes_per_day, "--max-bytes-per-day"),
+        "max_retries_per_job": (max_retries_per_job, "--max-retries-per-job"),
+    }
+    limits: dict[str, int | None] = {}
+    for name, (text, flag) in given.items():
+        if text is None:
+            continue
+        try:
+            limits[name] = parse_limit(text)
+        except ValueError as exc:
+            raise typer.BadParameter(f"{text!r}: a number >= 0 or `none`", param_hint=flag) from exc
+    if clear and limits:
+        raise typer.BadParameter("--clear takes no limits", param_hint="--clear")
+    if clear and user is None:
+        raise typer.BadParameter("--clear needs --user", param_hint="--clear")
+    if not clear and not limits:
+        raise typer.BadParameter(
+            "give at least one limit, or --clear", param_hint="--max-active-jobs"
+        )
+    set_quota(
+        _services(ctx, database_url), user_id=user, limits=limits, clear=clear, as_json=as_json
+    )
 
 
 @app.command("watch")

@@ -132,6 +132,12 @@ class InvalidStateError(PermanentError):
     error_code = "invalid_state"
 
 
+class QuotaExceededError(PermanentError):
+    """A user's quota does not allow this (SQLSTATE PT429: HTTP 429 through PostgREST)."""
+
+    error_code = "quota_exceeded"
+
+
 # --- transient: retried with backoff ---------------------------------------------------------
 
 

@@ -67,7 +67,7 @@ def show_job(services: Services, job_id: int, *, as_json: bool) -> None:
     head.add_row("video", f"{job.original_filename or '-'}  ({job.storage_path})")
     head.add_row("owner", str(job.owner_id))
     head.add_row("progress", f"{progress_bar(job.progress)}  {job.current_stage or ''}")
-    head.add_row("attempts", f"{job.attempts}/{job.max_attempts}")
+    head.add_row("attempts", f"{job.attempts}/{job.max_attempts}, retried {job.retries}×")
     head.add_row("created", f"{job.created_at:%Y-%m-%d %H:%M:%S}  ({ago(job.created_at, now)})")
     if job.locked_by:
         head.add_row("worker", f"{job.locked_by} (lease until {job.locked_until:%H:%M:%S})")

@@ -1,8 +1,9 @@
 """The connection pool and the mapping of psycopg errors onto processor.errors.
 
 Nothing above processor/db catches psycopg errors: a lost or refused connection becomes
-DatabaseUnavailableError (transient), PostgREST-style PT404/PT409 raised by the client RPCs
-become NotFoundError/InvalidStateError, anything else DatabaseError.
+DatabaseUnavailableError (transient); PostgREST-style PT404/PT409/PT429 raised by the client
+RPCs and quota checks become NotFoundError/InvalidStateError/QuotaExceededError; anything
+else DatabaseError.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from processor.errors import (
     DatabaseUnavailableError,
     InvalidStateError,
     NotFoundError,
+    QuotaExceededError,
 )
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ def translate(exc: psycopg.Error) -> Exception:
         return NotFoundError(first)
     if exc.sqlstate == "PT409":
         return InvalidStateError(first)
+    if exc.sqlstate == "PT429":
+        return QuotaExceededError(first)
     if exc.sqlstate and exc.sqlstate.startswith("57P"):  # admin shutdown, crash, cannot connect
         return DatabaseUnavailableError(f"database unavailable: {first}")
     return DatabaseError(first)

@@ -47,9 +47,8 @@ class ClaimedJob:
     attempts: int
     max_attempts: int
     cancel_requested: bool
-    current_stage: str | None
-    progress: float
     processing_stages: dict[str, Any] | None  # None: no stage recorded yet
+    claim_token: uuid.UUID
     storage_path: str
     original_filename: str | None
     content_type: str | None
@@ -85,6 +84,7 @@ class JobDetail:
     priority: int
     attempts: int
     max_attempts: int
+    retries: int
     run_after: datetime
     locked_by: str | None
     locked_until: datetime | None
@@ -159,8 +159,8 @@ def _rows(conn: psycopg.Connection, name: str, cls: type, params: Mapping[str, A
     return cur.execute(QUERIES[name], params).fetchall()
 
 
-def _fence(job_id: int, worker_id: str, attempts: int) -> dict[str, Any]:
-    return {"job_id": job_id, "worker_id": worker_id, "attempts": attempts}
+def _fence(job_id: int, claim_token: uuid.UUID) -> dict[str, Any]:
+    return {"job_id": job_id, "claim_token": claim_token}
 
 
 # --- queue ------------------------------------------------------------------------------------
@@ -188,11 +188,11 @@ def claim_jobs(
 
 
 def heartbeat(
-    conn: psycopg.Connection, *, job_id: int, worker_id: str, attempts: int, lease_seconds: int
+    conn: psycopg.Connection, *, job_id: int, claim_token: uuid.UUID, lease_seconds: int
 ) -> bool | None:
     """cancel_requested, or None when the claim is lost."""
     return _scalar(
-        conn, "heartbeat", {**_fence(job_id, worker_id, attempts), "lease_seconds": lease_seconds}
+        conn, "heartbeat", {**_fence(job_id, claim_token), "lease_seconds": lease_seconds}
     )
 
 
@@ -200,8 +200,7 @@ def record_progress(
     conn: psycopg.Connection,
     *,
     job_id: int,
-    worker_id: str,
-    attempts: int,
+    claim_token: uuid.UUID,
     current_stage: str | None,
     progress: float,
     stages: Mapping[str, Any],
@@ -211,7 +210,7 @@ def record_progress(
             conn,
             "record_progress",
             {
-                **_fence(job_id, worker_id, attempts),
+                **_fence(job_id, claim_token),
                 "current_stage": current_stage,
                 "progress": progress,
                 "stages": Jsonb(dict(stages)),
@@ -224,15 +223,14 @@ def save_metadata(
     conn: psycopg.Connection,
     *,
     job_id: int,
-    worker_id: str,
-    attempts: int,
+    claim_token: uuid.UUID,
     metadata: Mapping[str, Any],
 ) -> bool:
     return bool(
         _scalar(
             conn,
             "save_metadata",
-            {**_fence(job_id, worker_id, attempts), "metadata": Jsonb(dict(metadata))},
+            {**_fence(job_id, claim_token), "metadata": Jsonb(dict(metadata))},
         )
     )
 
@@ -241,8 +239,7 @@ def complete_job(
     conn: psycopg.Connection,
     *,
     job_id: int,
-    worker_id: str,
-    attempts: int,
+    claim_token: uuid.UUID,
     metadata: Mapping[str, Any] | None,
 ) -> bool:
     return bool(
@@ -250,7 +247,7 @@ def complete_job(
             conn,
             "complete_job",
             {
-                **_fence(job_id, worker_id, attempts),
+                **_fence(job_id, claim_token),
                 "metadata": None if metadata is None else Jsonb(dict(metadata)),
             },
         )
@@ -260,13 +257,12 @@ def complete_job(
 def complete_jobs(
     conn: psycopg.Connection,
     *,
-    worker_id: str,
-    jobs: list[tuple[int, int, Mapping[str, Any] | None]],
+    jobs: list[tuple[int, uuid.UUID, Mapping[str, Any] | None]],
 ) -> set[int]:
-    """Complete (job_id, attempts, metadata) triples; return the ids whose claim held."""
-    payload = [{"job_id": j, "attempts": a, "metadata": m} for j, a, m in jobs]
+    """Complete (job_id, claim_token, metadata) triples; return the ids whose claim held."""
+    payload = [{"job_id": j, "claim_token": str(t), "metadata": m} for j, t, m in jobs]
     cur = conn.cursor(row_factory=scalar_row)
-    rows = cur.execute(QUERIES["complete_jobs"], {"worker_id": worker_id, "jobs": Jsonb(payload)})
+    rows = cur.execute(QUERIES["complete_jobs"], {"jobs": Jsonb(payload)})
     return set(rows.fetchall())
 
 
@@ -274,8 +270,7 @@ def fail_job(
     conn: psycopg.Connection,
     *,
     job_id: int,
-    worker_id: str,
-    attempts: int,
+    claim_token: uuid.UUID,
     error_code: str,
     error_message: str,
     retryable: bool,
@@ -286,7 +281,7 @@ def fail_job(
         conn,
         "fail_job",
         {
-            **_fence(job_id, worker_id, attempts),
+            **_fence(job_id, claim_token),
             "error_code": error_code,
             "error_message": error_message,
             "retryable": retryable,
@@ -295,12 +290,12 @@ def fail_job(
     )
 
 
-def release_job(conn: psycopg.Connection, *, job_id: int, worker_id: str, attempts: int) -> bool:
-    return bool(_scalar(conn, "release_job", _fence(job_id, worker_id, attempts)))
+def release_job(conn: psycopg.Connection, *, job_id: int, claim_token: uuid.UUID) -> bool:
+    return bool(_scalar(conn, "release_job", _fence(job_id, claim_token)))
 
 
-def cancel_job(conn: psycopg.Connection, *, job_id: int, worker_id: str, attempts: int) -> bool:
-    return bool(_scalar(conn, "cancel_job", _fence(job_id, worker_id, attempts)))
+def cancel_job(conn: psycopg.Connection, *, job_id: int, claim_token: uuid.UUID) -> bool:
+    return bool(_scalar(conn, "cancel_job", _fence(job_id, claim_token)))
 
 
 def reap_expired_leases(conn: psycopg.Connection) -> list[Reaped]:
@@ -390,6 +385,61 @@ def retry_video_job(conn: psycopg.Connection, *, job_id: int) -> RpcJob:
 
 def cancel_video_job(conn: psycopg.Connection, *, job_id: int) -> RpcJob:
     return _rows(conn, "cancel_video_job", RpcJob, {"job_id": job_id})[0]
+
+
+# --- quotas ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuotaRow:
+    user_id: uuid.UUID | None
+    max_active_jobs: int | None
+    max_videos_per_day: int | None
+    max_bytes_per_day: int | None
+    max_retries_per_job: int | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class EffectiveQuota(QuotaRow):
+    active_jobs: int
+    videos_today: int
+    bytes_today: int
+
+
+QUOTA_LIMITS = ("max_active_jobs", "max_videos_per_day", "max_bytes_per_day", "max_retries_per_job")
+
+
+def list_quotas(conn: psycopg.Connection) -> list[QuotaRow]:
+    return _rows(conn, "list_quotas", QuotaRow, {})
+
+
+def effective_quota(conn: psycopg.Connection, *, user_id: uuid.UUID) -> EffectiveQuota | None:
+    rows = _rows(conn, "effective_quota", EffectiveQuota, {"user_id": user_id})
+    return rows[0] if rows and rows[0].updated_at is not None else None
+
+
+def set_quota(
+    conn: psycopg.Connection, *, user_id: uuid.UUID | None, limits: Mapping[str, int | None]
+) -> QuotaRow:
+    """Change the limits named in `limits` (None: unlimited); others keep their value.
+
+    A new per-user row starts as a copy of the defaults row.
+    """
+    unknown = set(limits) - set(QUOTA_LIMITS)
+    if unknown:
+        raise ValueError(f"unknown quota limits: {sorted(unknown)}")
+    params: dict[str, Any] = {"user_id": user_id}
+    for name, flag in zip(
+        QUOTA_LIMITS, ("set_active", "set_videos", "set_bytes", "set_retries"), strict=True
+    ):
+        params[flag] = name in limits
+        params[name] = limits.get(name)
+    return _rows(conn, "set_quota", QuotaRow, params)[0]
+
+
+def clear_quota(conn: psycopg.Connection, *, user_id: uuid.UUID) -> bool:
+    return bool(_scalar(conn, "clear_quota", {"user_id": user_id}))
 
 
 # --- AI response cache ----------------------------------------------------------------------

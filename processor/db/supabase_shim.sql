@@ -341,7 +341,8 @@ end
 $$;
 
 -- ==========================================================================================
--- default privileges (as Supabase configures them for objects created by postgres)
+-- default privileges (as Supabase configures them for objects created by postgres and
+-- supabase_admin)
 -- ==========================================================================================
 alter default privileges for role postgres in schema public
   grant all on tables to anon, authenticated, service_role;
@@ -349,3 +350,10 @@ alter default privileges for role postgres in schema public
   grant all on functions to anon, authenticated, service_role;
 alter default privileges for role postgres in schema public
   grant all on sequences to anon, authenticated, service_role;
+-- Supabase grants the same for objects created by supabase_admin (its own migrations).
+alter default privileges for role supabase_admin in schema public
+  grant all on tables to postgres, anon, authenticated, service_role;
+alter default privileges for role supabase_admin in schema public
+  grant all on functions to postgres, anon, authenticated, service_role;
+alter default privileges for role supabase_admin in schema public
+  grant all on sequences to postgres, anon, authenticated, service_role;

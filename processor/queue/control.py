@@ -79,9 +79,10 @@ class WorkerJobControl:
         self._current_stage: str | None = None
         self._progress = 0.0
         self._pending: dict[str, Any] = {}
-        # What the row shows (as claimed, then as last written) and when it was written.
-        self._written_stage: str | None = claim.job.current_stage
-        self._written_step = percent_step(claim.job.progress)
+        # What the row shows (as last written) and when it was written.
+        # (Unknown at first: record_progress itself skips a write that changes nothing.)
+        self._written_stage: str | None = None
+        self._written_step = -1
         self._written_at = -math.inf
         self._writes = 0
         if claim.job.cancel_requested:

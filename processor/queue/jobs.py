@@ -1,7 +1,9 @@
 """The worker's view of the queue: one method per queue function, fenced by the claim.
 
-Every call after a claim passes (job_id, worker_id, attempts); a refused fence raises
-LeaseLostError, after which the caller writes nothing more. Final writes (complete, fail,
+Every call after a claim passes (job_id, claim_token): the token is a fresh uuid per claim,
+never reused over the job's life, so it names this one claim even after a retry or release
+reset the job's attempts. A refused fence raises LeaseLostError, after which the caller
+writes nothing more. Final writes (complete, fail,
 release, cancel) are retried while the database is unreachable, for as long as the lease
 could still be valid, so a database restart does not lose a finished job's result.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,7 +29,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Claim:
-    """A job this worker holds: the fence triple plus what the pipeline needs to start."""
+    """A job this worker holds: its claim token (the fence) plus what the pipeline needs."""
 
     job: queries.ClaimedJob
     worker_id: str
@@ -39,8 +42,12 @@ class Claim:
     def attempts(self) -> int:
         return self.job.attempts
 
+    @property
+    def claim_token(self) -> uuid.UUID:
+        return self.job.claim_token
+
     def fence(self) -> dict[str, Any]:
-        return {"job_id": self.job.id, "worker_id": self.worker_id, "attempts": self.job.attempts}
+        return {"job_id": self.job.id, "claim_token": self.job.claim_token}
 
 
 class JobQueue:
@@ -106,9 +113,7 @@ class JobQueue:
         """Complete several claims in one round trip; return the ids whose claim held."""
         with self.db.connection() as conn:
             return queries.complete_jobs(
-                conn,
-                worker_id=self.worker_id,
-                jobs=[(c.job_id, c.attempts, metadata) for c, metadata in items],
+                conn, jobs=[(c.job_id, c.claim_token, metadata) for c, metadata in items]
             )
 
     def fail(

@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 
 def default_worker_id() -> str:
-    """host-pid-random: unique per process, readable in `locked_by`."""
+    """host-pid-random: unique per process, recorded in processor.job_leases.locked_by."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 

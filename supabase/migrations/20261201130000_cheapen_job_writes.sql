@@ -1,7 +1,7 @@
 -- What a job costs the database per state change and per progress write.
 --
 -- Supersedes processor.tg_video_jobs_broadcast() from 20261201110000_create_job_broadcasts.sql
--- and processor.record_progress from 20261127100400_queue_functions.sql (whole bodies below).
+-- and processor.record_progress from 20261201100100_move_job_leases.sql (whole bodies below).
 --
 -- Every update of a video_jobs row is WAL that Supabase decodes, and every write on the
 -- queue's hot path (claim, completion) is paid once per job. So:
@@ -97,8 +97,7 @@ comment on function processor.tg_video_jobs_broadcast() is
 -- change. Returns false when the claim is lost.
 create or replace function processor.record_progress(
   p_job_id bigint,
-  p_worker_id text,
-  p_attempts integer,
+  p_claim_token uuid,
   p_current_stage text,
   p_progress real,
   p_stages jsonb default '{}'::jsonb
@@ -108,43 +107,26 @@ language plpgsql
 volatile
 set search_path = ''
 as $$
-declare
-  v_job public.video_jobs;
-  v_progress real;
-  v_stages jsonb;
 begin
-  select j.*
-  into v_job
-  from public.video_jobs as j
-  where j.id = p_job_id
-    and j.status = 'PROCESSING'
-    and j.locked_by = p_worker_id
-    and j.attempts = p_attempts
-  for update;
-
-  if not found then
+  if not processor.hold_claim(p_job_id, p_claim_token) then
     return false;
-  end if;
-
-  v_progress := least(greatest(coalesce(p_progress, v_job.progress), 0), 1);
-  v_stages := v_job.processing_stages || coalesce(p_stages, '{}'::jsonb);
-
-  if v_job.current_stage is not distinct from p_current_stage
-    and v_job.progress = v_progress
-    and v_job.processing_stages = v_stages then
-    return true;
   end if;
 
   update public.video_jobs as j
   set current_stage = p_current_stage,
-      progress = v_progress,
-      processing_stages = v_stages,
+      progress = least(greatest(coalesce(p_progress, j.progress), 0), 1),
+      processing_stages = j.processing_stages || coalesce(p_stages, '{}'::jsonb),
       updated_at = now()
-  where j.id = p_job_id;
+  where j.id = p_job_id
+    and (
+      j.current_stage is distinct from p_current_stage
+      or j.progress <> least(greatest(coalesce(p_progress, j.progress), 0), 1)
+      or j.processing_stages <> j.processing_stages || coalesce(p_stages, '{}'::jsonb)
+    );
 
   return true;
 end;
 $$;
 
-comment on function processor.record_progress(bigint, text, integer, text, real, jsonb) is
+comment on function processor.record_progress(bigint, uuid, text, real, jsonb) is
   'Write current_stage, progress and changed processing_stages of a claimed job (nothing when nothing changes); false when the claim is lost.';

@@ -18,15 +18,13 @@ export type Database = {
           error_code: string | null
           error_message: string | null
           finished_at: string | null
-          heartbeat_at: string | null
           id: number
-          locked_by: string | null
-          locked_until: string | null
           max_attempts: number
           owner_id: string
           priority: number
           processing_stages: Json
           progress: number
+          retries: number
           run_after: string
           started_at: string | null
           status: Database["public"]["Enums"]["processing_status"]
@@ -41,15 +39,13 @@ export type Database = {
           error_code?: string | null
           error_message?: string | null
           finished_at?: string | null
-          heartbeat_at?: string | null
           id?: never
-          locked_by?: string | null
-          locked_until?: string | null
           max_attempts?: number
           owner_id: string
           priority?: number
           processing_stages?: Json
           progress?: number
+          retries?: number
           run_after?: string
           started_at?: string | null
           status?: Database["public"]["Enums"]["processing_status"]
@@ -64,15 +60,13 @@ export type Database = {
           error_code?: string | null
           error_message?: string | null
           finished_at?: string | null
-          heartbeat_at?: string | null
           id?: never
-          locked_by?: string | null
-          locked_until?: string | null
           max_attempts?: number
           owner_id?: string
           priority?: number
           processing_stages?: Json
           progress?: number
+          retries?: number
           run_after?: string
           started_at?: string | null
           status?: Database["public"]["Enums"]["processing_status"]
@@ -202,15 +196,13 @@ export type Database = {
           error_code: string | null
           error_message: string | null
           finished_at: string | null
-          heartbeat_at: string | null
           id: number
-          locked_by: string | null
-          locked_until: string | null
           max_attempts: number
           owner_id: string
           priority: number
           processing_stages: Json
           progress: number
+          retries: number
           run_after: string
           started_at: string | null
           status: Database["public"]["Enums"]["processing_status"]
@@ -234,15 +226,13 @@ export type Database = {
           error_code: string | null
           error_message: string | null
           finished_at: string | null
-          heartbeat_at: string | null
           id: number
-          locked_by: string | null
-          locked_until: string | null
           max_attempts: number
           owner_id: string
           priority: number
           processing_stages: Json
           progress: number
+          retries: number
           run_after: string
           started_at: string | null
           status: Database["public"]["Enums"]["processing_status"]

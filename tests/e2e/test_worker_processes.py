@@ -45,7 +45,8 @@ def record_completions(admin: psycopg.Connection) -> None:
         create function public.tg_chaos_completed() returns trigger language plpgsql as $$
         begin
           insert into public.chaos_completions (job_id, attempts, locked_by)
-          values (new.id, new.attempts, old.locked_by);
+          values (new.id, new.attempts,
+                  (select l.locked_by from processor.job_leases as l where l.job_id = new.id));
           return null;
         end $$;
         create trigger chaos_completed after update of status on public.video_jobs
@@ -135,7 +136,9 @@ def test_chaos_sigkilled_workers_lose_and_double_nothing(admin, db_url, tmp_path
         # the dangerous one: it is alive, believes it holds jobs, and must be fenced out.
         wait_until(
             lambda: (
-                count(admin, "select count(*) from public.video_jobs where locked_by = 'chaos-0'")
+                count(
+                    admin, "select count(*) from processor.job_leases where locked_by = 'chaos-0'"
+                )
                 > 0
             ),
             timeout=30,
@@ -144,7 +147,9 @@ def test_chaos_sigkilled_workers_lose_and_double_nothing(admin, db_url, tmp_path
         workers[0].send_signal(signal.SIGSTOP)
         wait_until(
             lambda: (
-                count(admin, "select count(*) from public.video_jobs where locked_by = 'chaos-0'")
+                count(
+                    admin, "select count(*) from processor.job_leases where locked_by = 'chaos-0'"
+                )
                 == 0
             ),
             timeout=60,
@@ -222,7 +227,10 @@ def test_sigterm_finishes_or_releases_and_never_leaves_processing(admin, db_url,
         assert worker.wait(30) == 0, worker.stderr.read() if worker.stderr else ""
     finally:
         stop_all([worker])
-    rows = admin.execute("select status, attempts, locked_by from public.video_jobs").fetchall()
+    rows = admin.execute(
+        "select j.status, j.attempts, l.locked_by from public.video_jobs as j"
+        " left join processor.job_leases as l on l.job_id = j.id"
+    ).fetchall()
     assert rows == [("PENDING", 0, None), ("PENDING", 0, None)]
     stderr = worker.stderr.read() if worker.stderr else ""
     assert '"event": "job.released"' in stderr

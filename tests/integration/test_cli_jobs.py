@@ -29,18 +29,16 @@ def vproc(db_url: str, *args: str):
 
 def set_status(admin: psycopg.Connection, job_id: int, status: str, **cols: object) -> None:
     admin.execute(
-        "update public.video_jobs set status = %s, locked_by = %s,"
-        " locked_until = case when %s = 'PROCESSING' then now() + interval '1 hour' end,"
-        " error_code = %s, error_message = %s where id = %s",
-        (
-            status,
-            "w" if status == "PROCESSING" else None,
-            status,
-            cols.get("error_code"),
-            cols.get("error_message"),
-            job_id,
-        ),
+        "update public.video_jobs set status = %s, error_code = %s, error_message = %s where id = %s",
+        (status, cols.get("error_code"), cols.get("error_message"), job_id),
     )
+    admin.execute("delete from processor.job_leases where job_id = %s", (job_id,))
+    if status == "PROCESSING":
+        admin.execute(
+            "insert into processor.job_leases (job_id, claim_token, locked_by, locked_until)"
+            " values (%s, gen_random_uuid(), 'w', now() + interval '1 hour')",
+            (job_id,),
+        )
 
 
 def test_jobs_lists_newest_first_and_filters(admin, db_url) -> None:
@@ -130,13 +128,14 @@ def test_watch_one_job_until_it_completes(admin, db_url) -> None:
     def finish() -> None:
         with psycopg.connect(db_url, autocommit=True) as conn:
             claimed = conn.execute(
-                "select attempts from processor.claim_jobs('w1', 1, 60)"
+                "select attempts, claim_token from processor.claim_jobs('w1', 1, 60)"
             ).fetchall()
-            assert claimed == [(1,)]
+            assert [a for a, _ in claimed] == [1]
+            token = claimed[0][1]
             conn.execute(
-                "select processor.record_progress(%s, 'w1', 1, 'transcribe', 0.5)", (job_id,)
+                "select processor.record_progress(%s, %s, 'transcribe', 0.5)", (job_id, token)
             )
-            conn.execute("select processor.complete_job(%s, 'w1', 1)", (job_id,))
+            conn.execute("select processor.complete_job(%s, %s)", (job_id, token))
 
     timer = threading.Timer(0.5, finish)
     timer.start()

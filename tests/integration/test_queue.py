@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from tests.support.postgrest import impersonate
 from tests.support.seed import create_user, insert_video_as
 
 WORKER = "worker-1"
@@ -63,14 +64,20 @@ def claim(
 
 def job(admin: psycopg.Connection, job_id: int) -> dict:
     cur = admin.cursor(row_factory=psycopg.rows.dict_row)
-    row = cur.execute("select * from public.video_jobs where id = %s", (job_id,)).fetchone()
+    row = cur.execute(
+        "select j.*, l.locked_by, l.locked_until, l.heartbeat_at, l.claim_token"
+        " from public.video_jobs as j left join processor.job_leases as l on l.job_id = j.id"
+        " where j.id = %s",
+        (job_id,),
+    ).fetchone()
     assert row is not None
     return row
 
 
 def expire(admin: psycopg.Connection, job_id: int) -> None:
     admin.execute(
-        "update public.video_jobs set locked_until = now() - interval '1 second' where id = %s",
+        "update processor.job_leases set locked_until = now() - interval '1 second'"
+        " where job_id = %s",
         (job_id,),
     )
 
@@ -94,7 +101,7 @@ def test_claims_by_priority_then_age_and_takes_the_lease(admin, proc) -> None:
         assert j["locked_by"] == WORKER
         lease = one(
             admin,
-            "select extract(epoch from locked_until - now()) from public.video_jobs where id = %s",
+            "select extract(epoch from locked_until - now()) from processor.job_leases where job_id = %s",
             (j["id"],),
         )
         assert 110 < float(lease) <= 120
@@ -128,8 +135,8 @@ def test_eight_concurrent_claimers_never_share_a_job(admin, db_url) -> None:
                     for j in batch:
                         done = one(
                             conn,
-                            "select processor.complete_job(%s, %s, %s)",
-                            (j["id"], worker, j["attempts"]),
+                            "select processor.complete_job(%s, %s)",
+                            (j["id"], j["claim_token"]),
                         )
                         assert done is True
                         with lock:
@@ -162,51 +169,239 @@ def test_claimers_skip_rows_locked_by_another_claim(admin, db_url) -> None:
         assert not mine & theirs
 
 
+def index_and_seq_scans(conn: psycopg.Connection, index: str) -> tuple[int, int]:
+    """(scans of `index`, sequential scans of video_jobs) as the statistics count them."""
+    conn.execute("select pg_stat_clear_snapshot()")
+    row = conn.execute(
+        "select (select idx_scan from pg_stat_user_indexes where indexrelname = %s),"
+        " (select seq_scan from pg_stat_user_tables where relid = 'public.video_jobs'::regclass)",
+        (index,),
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
 def test_claim_uses_the_partial_index(admin, proc) -> None:
-    bulk_jobs(admin, 3000)
+    """claim_jobs itself (not a copy of its query) reads only the partial index of PENDING rows."""
+    bulk_jobs(admin, 1500)
+    bulk_jobs(admin, 1500)
     admin.execute("update public.video_jobs set status = 'COMPLETED' where id % 100 <> 0")
-    admin.execute("analyze public.video_jobs")
+    admin.execute("vacuum analyze public.video_jobs")
+    index = "video_jobs_pending_owner_priority_id_idx"
     plan = "\n".join(
         row[0]
         for row in admin.execute(
-            "explain select j.id from public.video_jobs as j where j.status = 'PENDING'"
-            " and j.run_after <= now() order by j.priority desc, j.id limit 10 for update skip locked"
+            "explain select j.id from public.video_jobs as j"
+            " where j.owner_id = (select owner_id from public.video_jobs limit 1)"
+            " and j.status = 'PENDING' and j.run_after <= now()"
+            " order by j.priority desc, j.id limit 10 for update skip locked"
         )
     )
-    assert "video_jobs_pending_priority_id_idx" in plan, plan
+    assert index in plan, plan
+    proc.execute("select 1")  # the session's own statistics start from here
+    proc.execute("select pg_stat_force_next_flush()")
+    scans_before, seq_before = index_and_seq_scans(admin, index)
+    claimed = claim(proc, n=10)
+    proc.execute("select pg_stat_force_next_flush()")
+    proc.execute("select 1")
+    scans_after, seq_after = index_and_seq_scans(admin, index)
+    assert len(claimed) == 10
+    assert scans_after > scans_before
+    assert seq_after == seq_before, "claim_jobs scanned video_jobs sequentially"
+
+
+# --- fairness --------------------------------------------------------------------------------
+
+
+def owners_of(admin: psycopg.Connection, ids: list[int]) -> list[object]:
+    return [job(admin, i)["owner_id"] for i in ids]
+
+
+def test_claim_takes_owners_round_robin_within_a_batch(admin, proc) -> None:
+    user_a, user_b = create_user(admin), create_user(admin)
+    a = [insert_video_as(admin, user_a, f"a{i}.mp4")[1] for i in range(4)]
+    b = [insert_video_as(admin, user_b, f"b{i}.mp4")[1] for i in range(2)]
+    claimed = [j["id"] for j in claim(proc, n=5)]
+    assert claimed == [a[0], b[0], a[1], b[1], a[2]]
+
+
+def test_owners_with_fewer_running_jobs_go_first_then_priority(admin, proc) -> None:
+    user_a, user_b, user_c = create_user(admin), create_user(admin), create_user(admin)
+    a = [insert_video_as(admin, user_a, f"a{i}.mp4")[1] for i in range(4)]
+    assert [j["id"] for j in claim(proc, n=2)] == a[:2]  # A now runs two jobs
+    [b] = [insert_video_as(admin, user_b, "b.mp4")[1]]
+    [c] = [insert_video_as(admin, user_c, "c.mp4", priority=5)[1]]
+    # B and C run nothing: both before A's next job, C first by priority; A's high
+    # priority does not jump owners who run less.
+    admin.execute("update public.video_jobs set priority = 9 where id = %s", (a[2],))
+    assert [j["id"] for j in claim(proc, n=3)] == [c, b, a[2]]
+
+
+def test_a_flood_from_one_owner_delays_another_by_at_most_one_claim_per_slot(admin, proc) -> None:
+    slots = 8
+    bulk_jobs(admin, 1000)
+    flooder = one(admin, "select owner_id from public.video_jobs limit 1")
+    other = create_user(admin)
+    admin.execute("vacuum analyze public.video_jobs")
+    # Workers already busy with the flood when the other user's job arrives.
+    first = claim(proc, "w1", n=slots)
+    assert {j["owner_id"] for j in first} == {flooder}
+    _, late_job = insert_video_as(admin, other, "late.mp4")
+    order: list[int] = []
+    while late_job not in order:
+        batch = claim(proc, "w2", n=slots)
+        assert batch, "the other owner's job was never claimed"
+        order += [j["id"] for j in batch]
+    assert order.index(late_job) == 0, order[:10]
+    # And from an idle queue, the other owner's job is in the very first batch.
+    other2 = create_user(admin)
+    admin.execute("update public.video_jobs set status = 'PENDING', attempts = 0")
+    admin.execute("delete from processor.job_leases")
+    _, idle_job = insert_video_as(admin, other2, "idle.mp4")
+    batch = [j["id"] for j in claim(proc, "w3", n=slots)]
+    assert idle_job in batch
+    assert batch.index(idle_job) <= 2
 
 
 # --- the fence -----------------------------------------------------------------------------
 
 FENCED_CALLS = [
-    ("heartbeat", "select count(*) from processor.heartbeat(%s, %s, %s, 60)", 0),
-    ("record_progress", "select processor.record_progress(%s, %s, %s, 'probe', 0.5)", False),
-    ("save_metadata", 'select processor.save_metadata(%s, %s, %s, \'{"title": "x"}\')', False),
-    ("complete_job", 'select processor.complete_job(%s, %s, %s, \'{"title": "x"}\')', False),
-    ("fail_job", "select processor.fail_job(%s, %s, %s, 'x', 'x', false)", None),
-    ("release_job", "select processor.release_job(%s, %s, %s)", False),
-    ("cancel_job", "select processor.cancel_job(%s, %s, %s)", False),
+    ("heartbeat", "select count(*) from processor.heartbeat(%s, %s, 60)", 0),
+    ("record_progress", "select processor.record_progress(%s, %s, 'probe', 0.5)", False),
+    ("save_metadata", 'select processor.save_metadata(%s, %s, \'{"title": "x"}\')', False),
+    ("complete_job", "select processor.complete_job(%s, %s)", False),
+    (
+        "complete_job_with_metadata",
+        'select processor.complete_job(%s, %s, \'{"title": "x"}\')',
+        False,
+    ),
+    (
+        "complete_jobs",
+        "select count(*) from processor.complete_jobs("
+        "jsonb_build_array(jsonb_build_object('job_id', %s::bigint, 'claim_token', %s::uuid)))",
+        0,
+    ),
+    ("fail_job", "select processor.fail_job(%s, %s, 'x', 'x', false)", None),
+    ("fail_job_retryable", "select processor.fail_job(%s, %s, 'x', 'x', true)", None),
+    ("release_job", "select processor.release_job(%s, %s)", False),
+    ("cancel_job", "select processor.cancel_job(%s, %s)", False),
 ]
+FENCE_IDS = [c[0] for c in FENCED_CALLS]
 
 
-@pytest.mark.parametrize(("name", "sql", "refused"), FENCED_CALLS, ids=[c[0] for c in FENCED_CALLS])
+def leases_and_metadata(admin: psycopg.Connection, job_id: int) -> tuple[object, ...]:
+    return (
+        job(admin, job_id),
+        one(admin, "select count(*) from public.video_metadata where job_id = %s", (job_id,)),
+    )
+
+
+@pytest.mark.parametrize(("name", "sql", "refused"), FENCED_CALLS, ids=FENCE_IDS)
 def test_a_fenced_out_worker_changes_nothing(admin, proc, name, sql, refused) -> None:
     [job_id] = add_jobs(admin, 1)
     [first] = claim(proc, "old-worker", lease=60)
     expire(admin, job_id)
     [second] = claim(proc, "new-worker", lease=60)
     assert second["attempts"] == first["attempts"] + 1
-    before = job(admin, job_id)
-    # The old claim is dead: wrong worker and wrong attempt are both refused.
-    assert one(proc, sql, (job_id, "old-worker", first["attempts"])) == refused
-    assert one(proc, sql, (job_id, "new-worker", first["attempts"])) == refused
-    assert one(proc, sql, (job_id, "old-worker", second["attempts"])) == refused
-    assert job(admin, job_id) == before
-    assert (
-        one(admin, "select count(*) from public.video_metadata where job_id = %s", (job_id,)) == 0
-    )
+    assert second["claim_token"] != first["claim_token"]
+    before = leases_and_metadata(admin, job_id)
+    assert one(proc, sql, (job_id, first["claim_token"])) == refused
+    assert leases_and_metadata(admin, job_id) == before
     # The live claim still works.
-    assert one(proc, sql, (job_id, "new-worker", second["attempts"])) != refused
+    assert one(proc, sql, (job_id, second["claim_token"])) != refused
+
+
+@pytest.mark.parametrize(("name", "sql", "refused"), FENCED_CALLS, ids=FENCE_IDS)
+def test_release_then_reclaim_with_the_same_attempt_fences_the_old_claim(
+    admin, proc, name, sql, refused
+) -> None:
+    """Release gives the attempt back, so the next claim has the same attempt number."""
+    [job_id] = add_jobs(admin, 1)
+    [first] = claim(proc, "w1")
+    assert one(proc, "select processor.release_job(%s, %s)", (job_id, first["claim_token"]))
+    [second] = claim(proc, "w2")
+    assert second["attempts"] == first["attempts"] == 1
+    before = leases_and_metadata(admin, job_id)
+    assert one(proc, sql, (job_id, first["claim_token"])) == refused
+    assert leases_and_metadata(admin, job_id) == before
+    assert one(proc, sql, (job_id, second["claim_token"])) != refused
+
+
+@pytest.mark.parametrize(("name", "sql", "refused"), FENCED_CALLS, ids=FENCE_IDS)
+def test_a_finished_claim_fences_every_call(admin, proc, name, sql, refused) -> None:
+    """After complete_job, no call under that claim touches the job again."""
+    [job_id] = add_jobs(admin, 1)
+    [j] = claim(proc)
+    assert one(proc, "select processor.complete_job(%s, %s)", (job_id, j["claim_token"]))
+    before = leases_and_metadata(admin, job_id)
+    assert one(proc, sql, (job_id, j["claim_token"])) == refused
+    assert leases_and_metadata(admin, job_id) == before
+
+
+def test_the_fence_holds_across_cancel_reap_and_retry_by_the_same_worker(admin, proc) -> None:
+    """claim (attempt 1) -> owner cancels -> lease expires -> reaper CANCELLED -> owner
+    retries -> the same worker id claims again (attempt 1 again): the old claim is dead."""
+    user = create_user(admin)
+    _, job_id = insert_video_as(admin, user, "x.mp4")
+    [old] = claim(proc, "same-worker")
+    with admin.transaction():
+        impersonate(admin, user)
+        admin.execute("select public.cancel_video_job(%s)", (job_id,))
+        admin.execute("reset role")
+    expire(admin, job_id)
+    assert proc.execute("select * from processor.reap_expired_leases()").fetchall() == [
+        (job_id, "CANCELLED")
+    ]
+    with admin.transaction():
+        impersonate(admin, user)
+        admin.execute("select public.retry_video_job(%s)", (job_id,))
+        admin.execute("reset role")
+    [new] = claim(proc, "same-worker")
+    assert (new["id"], new["attempts"], new["locked_by"]) == (
+        job_id,
+        old["attempts"],
+        "same-worker",
+    )
+    one(
+        proc,
+        "select processor.record_progress(%s, %s, 'probe', 0.25)",
+        (job_id, new["claim_token"]),
+    )
+    before = leases_and_metadata(admin, job_id)
+    done = one(
+        proc,
+        'select processor.complete_job(%s, %s, \'{"title": "stale"}\')',
+        (job_id, old["claim_token"]),
+    )
+    assert done is False
+    assert leases_and_metadata(admin, job_id) == before
+    assert job(admin, job_id)["status"] == "PROCESSING"
+
+
+def test_a_late_write_waiting_on_a_reclaim_is_refused(admin, db_url) -> None:
+    """A re-claim in flight holds the job row; the old claim's write waits, then sees the new
+    token and refuses (the fence reads the lease after it holds the row)."""
+    [job_id] = add_jobs(admin, 1)
+    with processor_conn(db_url) as first, processor_conn(db_url) as second:
+        [old] = claim(first, "old")
+        expire(admin, job_id)
+        result: list[object] = []
+        with second.transaction():
+            [new] = claim(second, "new")
+            late = threading.Thread(
+                target=lambda: result.append(
+                    one(
+                        first, "select processor.complete_job(%s, %s)", (job_id, old["claim_token"])
+                    )
+                )
+            )
+            late.start()
+            late.join(0.5)
+            assert late.is_alive(), "the late write did not wait for the re-claim"
+        late.join(10)
+        assert result == [False]
+        assert job(admin, job_id)["claim_token"] == new["claim_token"]
+        assert job(admin, job_id)["status"] == "PROCESSING"
 
 
 def test_heartbeat_extends_the_lease_and_reports_cancel(admin, proc) -> None:
@@ -215,14 +410,14 @@ def test_heartbeat_extends_the_lease_and_reports_cancel(admin, proc) -> None:
     assert (
         one(
             proc,
-            "select cancel_requested from processor.heartbeat(%s, %s, %s, 600)",
-            (job_id, WORKER, j["attempts"]),
+            "select cancel_requested from processor.heartbeat(%s, %s, 600)",
+            (job_id, j["claim_token"]),
         )
         is False
     )
     lease = one(
         admin,
-        "select extract(epoch from locked_until - now()) from public.video_jobs where id = %s",
+        "select extract(epoch from locked_until - now()) from processor.job_leases where job_id = %s",
         (job_id,),
     )
     assert float(lease) > 500
@@ -230,12 +425,12 @@ def test_heartbeat_extends_the_lease_and_reports_cancel(admin, proc) -> None:
     assert (
         one(
             proc,
-            "select cancel_requested from processor.heartbeat(%s, %s, %s, 600)",
-            (job_id, WORKER, j["attempts"]),
+            "select cancel_requested from processor.heartbeat(%s, %s, 600)",
+            (job_id, j["claim_token"]),
         )
         is True
     )
-    assert one(proc, "select processor.cancel_job(%s, %s, %s)", (job_id, WORKER, j["attempts"]))
+    assert one(proc, "select processor.cancel_job(%s, %s)", (job_id, j["claim_token"]))
     row = job(admin, job_id)
     assert (row["status"], row["error_code"], row["locked_by"]) == ("CANCELLED", "cancelled", None)
 
@@ -299,9 +494,9 @@ def test_transient_failures_back_off_exponentially_then_fail(admin, proc) -> Non
         assert j["attempts"] == attempt
         status = one(
             proc,
-            "select processor.fail_job(%s, %s, %s, 'storage_unavailable',"
+            "select processor.fail_job(%s, %s, 'storage_unavailable',"
             " 'storage returned 503', true)",
-            (job_id, WORKER, attempt),
+            (job_id, j["claim_token"]),
         )
         assert status == "PENDING"
         row = job(admin, job_id)
@@ -317,8 +512,8 @@ def test_transient_failures_back_off_exponentially_then_fail(admin, proc) -> Non
     assert (
         one(
             proc,
-            "select processor.fail_job(%s, %s, %s, 'storage_unavailable', 'again', true)",
-            (job_id, WORKER, j["attempts"]),
+            "select processor.fail_job(%s, %s, 'storage_unavailable', 'again', true)",
+            (job_id, j["claim_token"]),
         )
         == "FAILED"
     )
@@ -344,8 +539,8 @@ def test_retry_after_from_the_provider_is_honoured(admin, proc) -> None:
     [j] = claim(proc)
     one(
         proc,
-        "select processor.fail_job(%s, %s, %s, 'ai_rate_limited', '429', true, 900)",
-        (job_id, WORKER, j["attempts"]),
+        "select processor.fail_job(%s, %s, 'ai_rate_limited', '429', true, 900)",
+        (job_id, j["claim_token"]),
     )
     assert 890 < backoff_seconds(admin, job_id) <= 900
 
@@ -355,8 +550,8 @@ def test_permanent_failure_fails_at_once(admin, proc) -> None:
     [j] = claim(proc)
     status = one(
         proc,
-        "select processor.fail_job(%s, %s, %s, 'invalid_media', 'not a video file', false)",
-        (job_id, WORKER, j["attempts"]),
+        "select processor.fail_job(%s, %s, 'invalid_media', 'not a video file', false)",
+        (job_id, j["claim_token"]),
     )
     assert status == "FAILED"
     row = job(admin, job_id)
@@ -370,7 +565,7 @@ def test_permanent_failure_fails_at_once(admin, proc) -> None:
 def test_release_gives_the_attempt_back(admin, proc) -> None:
     [job_id] = add_jobs(admin, 1)
     [j] = claim(proc)
-    assert one(proc, "select processor.release_job(%s, %s, %s)", (job_id, WORKER, j["attempts"]))
+    assert one(proc, "select processor.release_job(%s, %s)", (job_id, j["claim_token"]))
     row = job(admin, job_id)
     assert (row["status"], row["attempts"], row["locked_by"]) == ("PENDING", 0, None)
     assert [c["attempts"] for c in claim(proc, "next")] == [1]
@@ -382,16 +577,16 @@ def test_release_gives_the_attempt_back(admin, proc) -> None:
 def test_progress_merges_stage_entries(admin, proc) -> None:
     [job_id] = add_jobs(admin, 1)
     [j] = claim(proc)
-    args = (job_id, WORKER, j["attempts"])
+    args = (job_id, j["claim_token"])
     assert one(
         proc,
-        "select processor.record_progress(%s, %s, %s, 'probe', 0.1,"
+        "select processor.record_progress(%s, %s, 'probe', 0.1,"
         ' \'{"probe": {"status": "running"}}\')',
         args,
     )
     assert one(
         proc,
-        "select processor.record_progress(%s, %s, %s, 'audio', 1.7,"
+        "select processor.record_progress(%s, %s, 'audio', 1.7,"
         ' \'{"probe": {"status": "completed"}, "audio": {"status": "running"}}\')',
         args,
     )
@@ -407,15 +602,15 @@ def test_progress_merges_stage_entries(admin, proc) -> None:
 def test_complete_writes_metadata_and_partial_saves_merge(admin, proc) -> None:
     [job_id] = add_jobs(admin, 1)
     [j] = claim(proc)
-    args = (job_id, WORKER, j["attempts"])
+    args = (job_id, j["claim_token"])
     assert one(
         proc,
-        "select processor.save_metadata(%s, %s, %s, %s)",
+        "select processor.save_metadata(%s, %s, %s)",
         (*args, '{"extracted_video_resolution": "1280x720", "tags": ["a"]}'),
     )
     assert one(
         proc,
-        "select processor.complete_job(%s, %s, %s, %s)",
+        "select processor.complete_job(%s, %s, %s)",
         (*args, '{"title": "Hello", "subtitle_files_urls": {"vtt": "k.vtt"}}'),
     )
     cur = admin.cursor(row_factory=psycopg.rows.dict_row)
@@ -449,14 +644,14 @@ def test_complete_jobs_completes_a_batch_and_fences_each_element(admin, proc) ->
     import json
 
     ids = add_jobs(admin, 3)
-    claimed = {j["id"]: j["attempts"] for j in claim(proc, n=3)}
+    claimed = {j["id"]: str(j["claim_token"]) for j in claim(proc, n=3)}
     batch = [
-        {"job_id": ids[0], "attempts": claimed[ids[0]], "metadata": {"title": "one"}},
-        {"job_id": ids[1], "attempts": claimed[ids[1]] + 5, "metadata": None},  # stale claim
-        {"job_id": ids[2], "attempts": claimed[ids[2]], "metadata": None},
+        {"job_id": ids[0], "claim_token": claimed[ids[0]], "metadata": {"title": "one"}},
+        {"job_id": ids[1], "claim_token": claimed[ids[0]], "metadata": None},  # another's token
+        {"job_id": ids[2], "claim_token": claimed[ids[2]], "metadata": None},
     ]
     done = proc.execute(
-        "select processor.complete_jobs(%s, %s::jsonb)", (WORKER, json.dumps(batch))
+        "select processor.complete_jobs(%s::jsonb)", (json.dumps(batch),)
     ).fetchall()
     assert sorted(r[0] for r in done) == [ids[0], ids[2]]
     assert [job(admin, i)["status"] for i in ids] == ["COMPLETED", "PROCESSING", "COMPLETED"]
@@ -479,18 +674,18 @@ def test_updated_at_advances_on_every_queue_write(admin, proc) -> None:
     claimed = stamp()
     one(
         proc,
-        "select processor.record_progress(%s, %s, %s, 'probe', 0.5)",
-        (job_id, WORKER, j["attempts"]),
+        "select processor.record_progress(%s, %s, 'probe', 0.5)",
+        (job_id, j["claim_token"]),
     )
     progressed = stamp()
     one(
         proc,
-        "select processor.fail_job(%s, %s, %s, 'x', 'y', true)",
-        (job_id, WORKER, j["attempts"]),
+        "select processor.fail_job(%s, %s, 'x', 'y', true)",
+        (job_id, j["claim_token"]),
     )
     failed = stamp()
     admin.execute("update public.video_jobs set run_after = now() where id = %s", (job_id,))
     [j] = claim(proc)
-    one(proc, "select processor.complete_job(%s, %s, %s)", (job_id, WORKER, j["attempts"]))
+    one(proc, "select processor.complete_job(%s, %s)", (job_id, j["claim_token"]))
     completed = stamp()
     assert created < claimed < progressed < failed < completed

@@ -55,20 +55,18 @@ def events(admin: psycopg.Connection, job_id: int) -> list[Event]:
     return [Event(*row) for row in rows]
 
 
-def claim(proc: psycopg.Connection, job_id: int) -> int:
+def claim(proc: psycopg.Connection, job_id: int) -> str:
     row = proc.execute(
-        "select id, attempts from processor.claim_jobs(%s, 1, 300)", (WORKER,)
+        "select id, claim_token from processor.claim_jobs(%s, 1, 300)", (WORKER,)
     ).fetchone()
     assert row is not None and row[0] == job_id
-    return int(row[1])
+    return str(row[1])
 
 
-def progress(
-    proc: psycopg.Connection, job_id: int, attempts: int, stage: str, value: float
-) -> None:
+def progress(proc: psycopg.Connection, job_id: int, token: str, stage: str, value: float) -> None:
     ok = proc.execute(
-        "select processor.record_progress(%s::bigint, %s, %s::integer, %s, %s::real)",
-        (job_id, WORKER, attempts, stage, value),
+        "select processor.record_progress(%s::bigint, %s::uuid, %s, %s::real)",
+        (job_id, token, stage, value),
     ).fetchone()
     assert ok == (True,)
 
@@ -92,15 +90,15 @@ def run_long_job(
     admin: psycopg.Connection, proc: psycopg.Connection, job_id: int, seconds: int
 ) -> int:
     """Claim, report progress once a (simulated) second through all stages, complete."""
-    attempts = claim(proc, job_id)
+    token = claim(proc, job_id)
     per_stage = seconds // len(STAGES)
     for index, stage in enumerate(STAGES):
         for tick in range(per_stage):
             overall = (index + tick / per_stage) / len(STAGES)
-            progress(proc, job_id, attempts, stage, overall)
+            progress(proc, job_id, token, stage, overall)
             let_time_pass(admin, job_id, 1)
     assert proc.execute(
-        "select processor.complete_job(%s::bigint, %s, %s::integer)", (job_id, WORKER, attempts)
+        "select processor.complete_job(%s::bigint, %s::uuid)", (job_id, token)
     ).fetchone() == (True,)
     return per_stage * len(STAGES)
 
@@ -122,11 +120,11 @@ def test_payloads_never_carry_worker_internals(
 ) -> None:
     user = create_user(admin)
     _, job_id = insert_video_as(admin, user)
-    attempts = claim(proc, job_id)
-    progress(proc, job_id, attempts, "probe", 0.1)
+    token = claim(proc, job_id)
+    progress(proc, job_id, token, "probe", 0.1)
     proc.execute(
-        "select processor.fail_job(%s::bigint, %s, %s::integer, 'invalid_media', 'moov atom not found', false)",
-        (job_id, WORKER, attempts),
+        "select processor.fail_job(%s::bigint, %s::uuid, 'invalid_media', 'moov atom not found', false)",
+        (job_id, token),
     )
     sent = events(admin, job_id)
     assert [e.payload["status"] for e in sent] == ["PENDING", "PROCESSING", "PROCESSING", "FAILED"]
@@ -164,14 +162,12 @@ def test_progress_alone_waits_two_seconds_but_status_and_stage_never_wait(
 ) -> None:
     user = create_user(admin)
     _, job_id = insert_video_as(admin, user)
-    attempts = claim(proc, job_id)
+    token = claim(proc, job_id)
     # No simulated time passes: every progress step comes within 2 s of the stage event.
     for i in range(1, 100):
-        progress(proc, job_id, attempts, "transcribe", i / 100)
-    progress(proc, job_id, attempts, "metadata", 0.99)
-    proc.execute(
-        "select processor.complete_job(%s::bigint, %s, %s::integer)", (job_id, WORKER, attempts)
-    )
+        progress(proc, job_id, token, "transcribe", i / 100)
+    progress(proc, job_id, token, "metadata", 0.99)
+    proc.execute("select processor.complete_job(%s::bigint, %s::uuid)", (job_id, token))
     sent = [(e.payload["status"], e.payload["current_stage"]) for e in events(admin, job_id)]
     assert sent == [
         ("PENDING", None),
@@ -182,11 +178,11 @@ def test_progress_alone_waits_two_seconds_but_status_and_stage_never_wait(
     ]
     # Once 2 s have passed, the next step goes out.
     _, other = insert_video_as(admin, user)
-    attempts = claim(proc, other)
-    progress(proc, other, attempts, "probe", 0.01)
+    token = claim(proc, other)
+    progress(proc, other, token, "probe", 0.01)
     let_time_pass(admin, other, 2.5)
-    progress(proc, other, attempts, "probe", 0.02)  # same 5 % step: nothing
-    progress(proc, other, attempts, "probe", 0.06)  # next step: sent
+    progress(proc, other, token, "probe", 0.02)  # same 5 % step: nothing
+    progress(proc, other, token, "probe", 0.06)  # next step: sent
     assert [e.payload["progress"] for e in events(admin, other)][-1] == pytest.approx(0.06)
     assert len(events(admin, other)) == 4
 
@@ -194,12 +190,12 @@ def test_progress_alone_waits_two_seconds_but_status_and_stage_never_wait(
 def test_heartbeats_send_nothing(admin: psycopg.Connection, proc: psycopg.Connection) -> None:
     user = create_user(admin)
     _, job_id = insert_video_as(admin, user)
-    attempts = claim(proc, job_id)
+    token = claim(proc, job_id)
     before = len(events(admin, job_id))
     for _ in range(5):
         proc.execute(
-            "select * from processor.heartbeat(%s::bigint, %s, %s::integer, 300)",
-            (job_id, WORKER, attempts),
+            "select * from processor.heartbeat(%s::bigint, %s::uuid, 300)",
+            (job_id, token),
         )
     assert len(events(admin, job_id)) == before
 
@@ -244,8 +240,8 @@ def test_a_failing_send_never_fails_the_job_write(
     _, job_id = insert_video_as(admin, user)
     # Realtime's table refusing rows (as when a day's partition is missing) only warns.
     admin.execute("alter table realtime.messages add constraint refuse_all check (false) not valid")
-    attempts = claim(proc, job_id)
-    progress(proc, job_id, attempts, "probe", 0.5)
+    token = claim(proc, job_id)
+    progress(proc, job_id, token, "probe", 0.5)
     status = admin.execute(
         "select status, current_stage from public.video_jobs where id = %s", (job_id,)
     ).fetchone()

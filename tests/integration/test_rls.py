@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from tests.support.postgrest import impersonate, request_as
-from tests.support.seed import Tenant, seed_tenant
+from tests.support.seed import Tenant, insert_video_as, seed_tenant
 
 FINGERPRINT = """
 select md5(concat_ws('|',
@@ -23,7 +23,10 @@ select md5(concat_ws('|',
   (select string_agg(t::text, ',' order by t.id) from public.video_metadata t),
   (select string_agg(t::text, ',' order by t.id) from storage.objects t),
   (select string_agg(t::text, ',' order by t.id) from storage.buckets t),
-  (select string_agg(t::text, ',' order by t.id) from realtime.messages t)
+  (select string_agg(t::text, ',' order by t.id) from realtime.messages t),
+  (select string_agg(t::text, ',' order by t.job_id) from processor.job_leases t),
+  (select string_agg(t::text, ',' order by t.id) from processor.quotas t),
+  (select string_agg(t::text, ',' order by t.user_id, t.day) from processor.quota_usage t)
 ))
 """
 
@@ -174,24 +177,102 @@ ATTACKS = [
     Attack("queue-claim", "select * from processor.claim_jobs('evil', 10, 60)", "error:42501"),
     Attack(
         "queue-complete",
-        "select processor.complete_job(%(b_job)s, 'evil', 1, '{\"title\": \"x\"}')",
+        'select processor.complete_job(%(b_job)s, gen_random_uuid(), \'{"title": "x"}\')',
         "error:42501",
     ),
     Attack(
         "queue-fail",
-        "select processor.fail_job(%(b_job)s, 'evil', 1, 'x', 'x', false)",
+        "select processor.fail_job(%(b_job)s, gen_random_uuid(), 'x', 'x', false)",
         "error:42501",
     ),
     Attack(
         "queue-heartbeat",
-        "select * from processor.heartbeat(%(b_job)s, 'evil', 1, 60)",
+        "select * from processor.heartbeat(%(b_job)s, gen_random_uuid(), 60)",
         "error:42501",
     ),
     Attack("queue-reap", "select * from processor.reap_expired_leases()", "error:42501"),
     Attack(
         "queue-save-metadata",
-        "select processor.save_metadata(%(a_job)s, 'evil', 1, '{\"title\": \"x\"}')",
+        'select processor.save_metadata(%(a_job)s, gen_random_uuid(), \'{"title": "x"}\')',
         "error:42501",
+    ),
+    # --- leases: who runs a job is not the user's business ------------------------------
+    Attack("leases-read", "select * from processor.job_leases", "error:42501"),
+    Attack(
+        "leases-extend-own",
+        "update processor.job_leases set locked_until = 'infinity' where job_id = %(a_job)s",
+        "error:42501",
+    ),
+    Attack(
+        "leases-forge",
+        "insert into processor.job_leases (job_id, claim_token, locked_by, locked_until)"
+        " values (%(b_pending_job)s, gen_random_uuid(), 'evil', now())",
+        "error:42501",
+    ),
+    Attack(
+        "jobs-read-lease-columns",
+        "select locked_by, locked_until, heartbeat_at from public.video_jobs",
+        "error:42703",
+    ),
+    # --- quotas ---------------------------------------------------------------------------
+    Attack("quotas-read", "select * from processor.quotas", "error:42501"),
+    Attack(
+        "quotas-lift-own",
+        "insert into processor.quotas (user_id, max_active_jobs) values (%(a)s, null)",
+        "error:42501",
+    ),
+    Attack(
+        "quotas-lift-defaults",
+        "update processor.quotas set max_active_jobs = null, max_videos_per_day = null",
+        "error:42501",
+    ),
+    Attack("quota-usage-reset", "delete from processor.quota_usage", "error:42501"),
+    Attack("quota-for-probe", "select processor.quota_for(%(a)s)", "error:42501"),
+    Attack(
+        "videos-flood-one-request",
+        "insert into public.videos (storage_path)"
+        " select %(a)s::text || '/flood/' || g || '.mp4' from generate_series(1, 2000) g",
+        "error:PT429",
+    ),
+    Attack(
+        "videos-insert-second-row-for-one-upload",
+        "insert into public.videos (storage_path)"
+        " select storage_path from public.videos where id = %(a_video)s",
+        "error:23505",
+    ),
+    Attack(
+        "videos-insert-huge-content-type",
+        "insert into public.videos (storage_path, content_type)"
+        " values (%(a)s::text || '/ct.mp4', repeat('x', 100000))",
+        "error:23514",
+    ),
+    Attack(
+        "videos-insert-dot-segment",
+        "insert into public.videos (storage_path) values (%(a)s::text || '/./x.mp4')",
+        "error:23514",
+    ),
+    Attack(
+        "rpc-retry-own-failed-over-cap",
+        "select public.retry_video_job(%(a_exhausted_job)s)",
+        "error:PT429",
+    ),
+    # --- sequences ----------------------------------------------------------------------
+    Attack(
+        "sequence-setval-jobs",
+        "select setval('public.video_jobs_id_seq', 9223372036854775807)",
+        "error:42501",
+    ),
+    Attack(
+        "sequence-setval-metadata",
+        "select setval('public.video_metadata_id_seq', 9223372036854775807)",
+        "error:42501",
+    ),
+    Attack("sequence-nextval", "select nextval('public.video_jobs_id_seq')", "error:42501"),
+    Attack(
+        "anon-setval",
+        "select setval('public.video_jobs_id_seq', 9223372036854775807)",
+        "error:42501",
+        as_anon=True,
     ),
     # --- storage ------------------------------------------------------------------------
     Attack(
@@ -207,6 +288,11 @@ ATTACKS = [
     Attack(
         "storage-upload-at-bucket-root",
         "insert into storage.objects (bucket_id, name) values ('videos', 'evil.mp4')",
+        "error:42501",
+    ),
+    Attack(
+        "storage-upload-dot-segment",
+        "insert into storage.objects (bucket_id, name) values ('videos', %(a)s::text || '/./x.mp4')",
         "error:42501",
     ),
     Attack(
@@ -421,6 +507,8 @@ class World:
     a: Tenant
     b: Tenant
     b_pending: Tenant  # a second victim whose job is still PENDING
+    a_exhausted_video: uuid.UUID
+    a_exhausted_job: int  # a FAILED job of A's, retried as often as the quota allows
 
     def params(self) -> dict[str, object]:
         return {
@@ -431,6 +519,7 @@ class World:
             "a_job": self.a.job_id,
             "b_job": self.b.job_id,
             "b_pending_job": self.b_pending.job_id,
+            "a_exhausted_job": self.a_exhausted_job,
             "a_object": self.a.video_object,
             "b_object": self.b.video_object,
             "a_artifact": self.a.artifact_object,
@@ -446,10 +535,17 @@ def conn(module_db_url: str) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture(scope="module")
 def world(conn: psycopg.Connection) -> World:
+    a = seed_tenant(conn)
+    exhausted_video, exhausted = insert_video_as(conn, a.user_id, "exhausted.mp4")
+    conn.execute(
+        "update public.video_jobs set status = 'FAILED', retries = 5 where id = %s", (exhausted,)
+    )
     return World(
-        a=seed_tenant(conn),
+        a=a,
         b=seed_tenant(conn, job_status="FAILED"),
         b_pending=seed_tenant(conn),
+        a_exhausted_video=exhausted_video,
+        a_exhausted_job=exhausted,
     )
 
 
@@ -507,12 +603,12 @@ def test_attack_matrix_is_large_enough() -> None:
 
 def test_owner_sees_exactly_their_rows(conn: psycopg.Connection, world: World) -> None:
     with request_as(conn, world.a.user_id):
-        videos = conn.execute("select id from public.videos").fetchall()
-        jobs = conn.execute("select id, owner_id from public.video_jobs").fetchall()
+        videos = conn.execute("select id from public.videos order by created_at, id").fetchall()
+        jobs = conn.execute("select id, owner_id from public.video_jobs order by id").fetchall()
         metadata = conn.execute("select job_id, title from public.video_metadata").fetchall()
         objects = conn.execute("select bucket_id, name from storage.objects order by 1").fetchall()
-    assert videos == [(world.a.video_id,)]
-    assert jobs == [(world.a.job_id, world.a.user_id)]
+    assert {v for (v,) in videos} == {world.a.video_id, world.a_exhausted_video}
+    assert jobs == [(world.a.job_id, world.a.user_id), (world.a_exhausted_job, world.a.user_id)]
     assert metadata == [(world.a.job_id, "secret title")]
     assert objects == [
         ("video-artifacts", world.a.artifact_object),

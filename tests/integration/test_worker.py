@@ -53,13 +53,30 @@ def options(**overrides: object) -> WorkerOptions:
 
 
 def add_jobs(admin: psycopg.Connection, count: int) -> list[int]:
+    """`count` jobs of one new user: inserted as the user, or (past the user's quota of active
+    jobs) by the database owner, whom quotas do not limit."""
     user = create_user(admin)
-    return [insert_video_as(admin, user, f"v{i}.mp4")[1] for i in range(count)]
+    if count <= 5:
+        return [insert_video_as(admin, user, f"v{i}.mp4")[1] for i in range(count)]
+    admin.execute(
+        "insert into public.videos (uploader_user_id, storage_path)"
+        " select %s, %s || '/v' || g || '.mp4' from generate_series(1, %s) g",
+        (user, str(user), count),
+    )
+    rows = admin.execute(
+        "select id from public.video_jobs where owner_id = %s order by id", (user,)
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def job_row(admin: psycopg.Connection, job_id: int) -> dict:
     cur = admin.cursor(row_factory=psycopg.rows.dict_row)
-    row = cur.execute("select * from public.video_jobs where id = %s", (job_id,)).fetchone()
+    row = cur.execute(
+        "select j.*, l.locked_by, l.locked_until, l.claim_token"
+        " from public.video_jobs as j left join processor.job_leases as l on l.job_id = j.id"
+        " where j.id = %s",
+        (job_id,),
+    ).fetchone()
     assert row is not None
     return row
 
@@ -200,7 +217,7 @@ def test_a_worker_that_lost_its_lease_writes_nothing(admin, db) -> None:
     # One transaction, so a heartbeat cannot slip in between expiry and the new claim.
     with admin.transaction():
         admin.execute(
-            "update public.video_jobs set locked_until = now() - interval '1s' where id = %s",
+            "update processor.job_leases set locked_until = now() - interval '1s' where job_id = %s",
             (job_id,),
         )
         stolen = admin.execute(
@@ -324,6 +341,31 @@ def test_worker_survives_the_database_killing_its_connections(admin, db) -> None
     assert statuses == [("COMPLETED", len(ids))]
 
 
+def test_a_running_worker_reaps_an_expired_lease_with_no_attempts_left(admin, db) -> None:
+    """A worker whose process died left a lease behind; the reaper of a live worker settles it."""
+    [job_id] = add_jobs(admin, 1)
+    dead = admin.execute("select attempts from processor.claim_jobs('dead-worker', 1, 600, 1)")
+    assert dead.fetchall() == [(1,)]
+    admin.execute(
+        "update processor.job_leases set locked_until = now() - interval '1s' where job_id = %s",
+        (job_id,),
+    )
+    worker = Worker(db, StepPipeline(), options(until_empty=False, reap_interval=0.05))
+    bg = Background(worker)
+    try:
+        wait_until(
+            lambda: job_row(admin, job_id)["status"] == "FAILED",
+            timeout=10,
+            what="the reaper to settle the dead worker's job",
+        )
+    finally:
+        worker.stop()
+        bg.join()
+    row = job_row(admin, job_id)
+    assert (row["error_code"], row["locked_by"], row["attempts"]) == ("lease_expired", None, 1)
+
+
+@pytest.mark.timeout(20)
 def test_a_dead_side_task_stops_the_worker(admin, db) -> None:
     worker = Worker(db, StepPipeline(), options(until_empty=False, reap_interval=0.05))
 

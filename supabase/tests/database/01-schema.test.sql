@@ -127,10 +127,14 @@ select is_empty(
     select f.name
     from unnest(array[
       'processor.claim_jobs(text, integer, integer, integer)',
-      'processor.heartbeat(bigint, text, integer, integer)',
-      'processor.complete_job(bigint, text, integer, jsonb)',
-      'processor.fail_job(bigint, text, integer, text, text, boolean, integer)',
-      'processor.release_job(bigint, text, integer)',
+      'processor.heartbeat(bigint, uuid, integer)',
+      'processor.record_progress(bigint, uuid, text, real, jsonb)',
+      'processor.save_metadata(bigint, uuid, jsonb)',
+      'processor.complete_job(bigint, uuid, jsonb)',
+      'processor.complete_jobs(jsonb)',
+      'processor.fail_job(bigint, uuid, text, text, boolean, integer)',
+      'processor.release_job(bigint, uuid)',
+      'processor.cancel_job(bigint, uuid)',
       'processor.reap_expired_leases()'
     ]) as f (name)
     where not pg_catalog.has_function_privilege('vproc_processor', f.name, 'EXECUTE')

@@ -30,9 +30,9 @@ insert into public.videos (id, storage_path)
 values ('aaaaaaaa-0000-4000-8000-000000000001', tests.get_user_id('alice@example.com') || '/a.mp4');
 
 select results_eq(
-  $$ select owner_id, status, attempts, locked_by from public.video_jobs
+  $$ select owner_id, status, attempts, retries from public.video_jobs
      where video_id = 'aaaaaaaa-0000-4000-8000-000000000001' $$,
-  format($$values (%L::uuid, 'PENDING'::public.processing_status, 0, null::text)$$, :'user_a'),
+  format($$values (%L::uuid, 'PENDING'::public.processing_status, 0, 0)$$, :'user_a'),
   'adding a video enqueues one PENDING job owned by the uploader'
 );
 

@@ -39,8 +39,10 @@ update public.video_jobs
 set status = 'CANCELLED', attempts = 1, error_code = 'cancelled', finished_at = now()
 where id = :job_cancelled;
 update public.video_jobs
-set status = 'PROCESSING', attempts = 1, locked_by = 'w1', locked_until = now() + interval '5 minutes'
+set status = 'PROCESSING', attempts = 1
 where id = :job_processing;
+insert into processor.job_leases (job_id, claim_token, locked_by, locked_until)
+values (:job_processing, gen_random_uuid(), 'w1', now() + interval '5 minutes');
 update public.video_jobs
 set status = 'COMPLETED', attempts = 1, progress = 1, finished_at = now()
 where id = :job_completed;
@@ -104,9 +106,10 @@ select results_eq(
   'an owner can cancel a PENDING job at once'
 );
 select results_eq(
-  format('select status, cancel_requested, locked_by from public.cancel_video_job(%s)', :job_processing),
-  $$ values ('PROCESSING'::public.processing_status, true, 'w1'::text) $$,
-  'cancelling a PROCESSING job asks its worker to stop and leaves the lease alone'
+  format($$select status, cancel_requested, to_jsonb(c) ? 'locked_by'
+           from public.cancel_video_job(%s) as c$$, :job_processing),
+  $$ values ('PROCESSING'::public.processing_status, true, false) $$,
+  'cancelling a PROCESSING job asks its worker to stop; the row it returns names no worker'
 );
 select lives_ok(
   format('select public.cancel_video_job(%s)', :job_processing),

@@ -36,13 +36,13 @@ select is(
 -- the processor runs it
 -- ==========================================================================================
 select tests.authenticate_as_processor();
-select attempts from processor.claim_jobs('w1', 1, 300) \gset
-select processor.record_progress(:job_id, 'w1', :attempts, 'probe', 0.01);
-select processor.record_progress(:job_id, 'w1', :attempts, 'probe', 0.30);
-select processor.record_progress(:job_id, 'w1', :attempts, 'transcribe', 0.40);
-select processor.record_progress(:job_id, 'w1', :attempts, 'transcribe', 0.90);
-select * from processor.heartbeat(:job_id, 'w1', :attempts, 300);
-select processor.complete_job(:job_id, 'w1', :attempts);
+select claim_token from processor.claim_jobs('w1', 1, 300) \gset
+select processor.record_progress(:job_id, :'claim_token', 'probe', 0.01);
+select processor.record_progress(:job_id, :'claim_token', 'probe', 0.30);
+select processor.record_progress(:job_id, :'claim_token', 'transcribe', 0.40);
+select processor.record_progress(:job_id, :'claim_token', 'transcribe', 0.90);
+select * from processor.heartbeat(:job_id, :'claim_token', 300);
+select processor.complete_job(:job_id, :'claim_token');
 select tests.clear_authentication();
 
 select results_eq(
