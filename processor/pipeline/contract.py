@@ -45,7 +45,8 @@ class JobControl(Protocol):
     def report(self, stage: str, progress: float, stages: Mapping[str, Any] | None = None) -> None:
         """Record the current stage, overall progress (0..1) and changed stage entries.
 
-        Cheap and thread-safe: the worker writes the latest state at most about once a second.
+        Cheap and thread-safe: the worker writes the latest state at most once per whole
+        percent of progress and once a second.
         """
         ...
 

@@ -6,7 +6,8 @@ releases the GIL; threads keep them off the coordinator without an event loop to
 Side tasks, each a thread:
   listener  - LISTEN vproc_jobs; a notification only wakes the claim loop (polling is the fallback)
   heartbeat - every lease/3 extends every running lease and reads back cancel_requested
-  progress  - about once a second writes each job's latest progress (the throttle)
+  progress  - about once a second writes each job's latest progress if the throttle allows
+              (processor.queue.control: one write per whole percent and per second at most)
   reaper    - settles expired leases that will not be claimed again, and deletes what
               deleted videos left in storage
   completer - writes finished jobs in batches (processor.complete_jobs)

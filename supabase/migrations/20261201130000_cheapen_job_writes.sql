@@ -14,7 +14,9 @@
 --     then. The event contract of 20261201110000 is unchanged.
 --   * claim_jobs updates the claimed rows by primary key (joined with the new leases, the
 --     planner hashed the whole table, every job ever queued, on each claim) and keeps one
---     generic plan instead of re-planning its statement on every call.
+--     generic plan instead of re-planning its statement on every call; it declares the rows
+--     of a batch, so the worker's join to public.videos looks videos up by key (with the
+--     default estimate of 1,000 rows it hashed the whole videos table on every claim).
 --   * A claim commits asynchronously (synchronous_commit off for the claiming transaction),
 --     so the time from insert to handler is not a disk flush longer. Safe because nothing
 --     durable depends on a claim until the worker's first fenced write, and every fenced
@@ -134,6 +136,9 @@ set search_path = ''
 -- Left to choose, the plan cache re-plans this statement on every call (about 0.4 ms, more
 -- than a one-job claim's execution): its generic plan is the same index walk.
 set plan_cache_mode = force_generic_plan
+-- A batch, not the default 1,000 rows: a caller joining the claimed jobs to their videos
+-- then looks each video up by key instead of hashing the whole videos table.
+rows 10
 as $$
 begin
   -- The claiming transaction commits without waiting for its WAL to reach disk (see the
