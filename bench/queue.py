@@ -228,7 +228,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=32)
+    # Slots per vproc worker process (WORKER_CONCURRENCY); pgqueuer runs uncapped.
+    parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--no-cost", action="store_true", help="skip the per-video cost")
     parser.add_argument(
         "--database-url",
