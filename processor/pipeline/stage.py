@@ -48,6 +48,7 @@ class PipelineServices:
     metadata: MetadataGenerator
     videos_bucket: str = "videos"
     artifacts_bucket: str = "video-artifacts"
+    metadata_language: str = "source"  # METADATA_LANGUAGE
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,13 @@ class TranscribeStage:
         return StageResult(
             detail={
                 "language": transcript.language,
+                "language_probability": transcript.language_probability,
+                "translated": bool(transcript.translation),
                 "segments": len(transcript.segments),
                 "words": sum(len(s.words) for s in transcript.segments),
                 "duration_seconds": transcript.duration_seconds,
                 "engine": ctx.transcriber.name,
-                "model": Path(ctx.transcriber.model).name,
+                "model": Path(transcript.model or ctx.transcriber.model).name,
             },
             artifacts={
                 "transcript_txt": upload(ctx, TRANSCRIPT_TXT, text_path),

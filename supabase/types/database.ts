@@ -100,6 +100,8 @@ export type Database = {
           extracted_video_resolution: string | null
           id: number
           job_id: number
+          language: string | null
+          language_probability: number | null
           owner_id: string
           show_notes_text: string | null
           subtitle_files_urls: Json
@@ -118,6 +120,8 @@ export type Database = {
           extracted_video_resolution?: string | null
           id?: never
           job_id: number
+          language?: string | null
+          language_probability?: number | null
           owner_id: string
           show_notes_text?: string | null
           subtitle_files_urls?: Json
@@ -136,6 +140,8 @@ export type Database = {
           extracted_video_resolution?: string | null
           id?: never
           job_id?: number
+          language?: string | null
+          language_probability?: number | null
           owner_id?: string
           show_notes_text?: string | null
           subtitle_files_urls?: Json
