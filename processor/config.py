@@ -9,6 +9,10 @@ import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# A generally available Gemini Flash model with no announced shutdown date; the id doctor
+# suggests when GEMINI_MODEL is retired or unknown.
+DEFAULT_GEMINI_MODEL = "gemini-3.5-flash"
+
 
 def default_data_dir() -> Path:
     """Per-user directory for the embedded database and the local stores."""
@@ -45,7 +49,7 @@ class Settings(BaseSettings):
     # AI.
     ai_provider: Literal["gemini", "local"] | None = None
     gemini_api_key: SecretStr | None = None
-    gemini_model: str = "gemini-2.5-flash"
+    gemini_model: str = DEFAULT_GEMINI_MODEL
     # Another Gemini API endpoint (a proxy, or a local stand-in in tests); unset: Google's.
     gemini_base_url: str | None = None
     gemini_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
@@ -63,6 +67,11 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=1, ge=1, le=64)
     job_lease_seconds: int = Field(default=300, ge=10, le=86_400)
     job_max_attempts: int = Field(default=3, ge=1, le=100)
+
+    # Media limits: over one, a job fails `media_too_large` before anything is decoded.
+    max_media_seconds: int = Field(default=14_400, ge=1)  # 4 hours
+    max_source_bytes: int = Field(default=5 * 1024**3, ge=1)  # 5 GiB, the videos bucket's limit
+    max_frame_pixels: int = Field(default=7680 * 4320, ge=1)  # 8K UHD
 
     @field_validator(
         "database_url",

@@ -6,21 +6,35 @@ its default message. `retryable` decides between a retry with backoff and FAILED
     VprocError ("internal", retried)
     ├─ PermanentError → FAILED now
     │    InvalidMediaError, UnsupportedMediaError, SourceMissingError, ConfigurationError,
-    │    AIBlockedError, AIRequestRejectedError, …
+    │    AIBlockedError, AIRequestRejectedError, AIModelUnavailableError, …
     ├─ TransientError → retried with backoff until max_attempts
     │    StorageUnavailableError, ProviderRateLimitedError, DatabaseUnavailableError, …
     ├─ LeaseLostError: the claim is gone; stop quietly, write nothing
     ├─ JobCancelledError: the owner cancelled; → CANCELLED
     └─ ShutdownRequestedError: the worker is stopping; → back to PENDING, attempt given back
+
+What a job's owner reads about a failure (`video_jobs.error_message`, a stage's
+`detail.message`) is `public_message(exc)`: the curated line of a taxonomy error with local
+paths, URLs and the host name taken out, or the generic line of `internal` for anything else.
 """
 
 from __future__ import annotations
 
+import re
+import socket
+from collections.abc import Iterable
 from typing import ClassVar
+
+MAX_MESSAGE_CHARS = 500
+# A URL, an absolute POSIX path (not the `/` inside "video/mp4" or an object key), a
+# Windows path.
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"`<>]*")
+_POSIX_PATH = re.compile(r"(?<![\w/.~:-])~?/[^\s'\"`()<>\[\],;:]+")
+_WINDOWS_PATH = re.compile(r"\b[A-Za-z]:\\[^\s'\"`<>,;]*")
 
 
 class VprocError(Exception):
-    """Internal error."""
+    """Internal error; it has been logged."""
 
     error_code: ClassVar[str] = "internal"
     retryable: ClassVar[bool] = True
@@ -92,6 +106,12 @@ class AIRequestRejectedError(PermanentError):
     """The AI provider rejected the request."""
 
     error_code = "ai_rejected"
+
+
+class AIModelUnavailableError(PermanentError):
+    """The configured AI model does not exist or has been retired (GEMINI_MODEL)."""
+
+    error_code = "ai_model_unavailable"
 
 
 class DatabaseError(PermanentError):
@@ -180,3 +200,30 @@ class ShutdownRequestedError(VprocError):
 
     error_code = "shutdown"
     retryable = True
+
+
+# --- what users may read -----------------------------------------------------------------
+
+
+def redact(text: str, conceal: Iterable[str] = ()) -> str:
+    """`text` as one line without URLs, local paths, the host name or the `conceal` words."""
+    line = (text.strip().splitlines() or [""])[0]
+    line = _URL.sub("[url]", line)
+    line = _WINDOWS_PATH.sub("[path]", line)
+    line = _POSIX_PATH.sub("[path]", line)
+    words = sorted({w for w in (*conceal, socket.gethostname()) if w and len(w) > 1}, key=len)
+    for word in reversed(words):  # longest first: a worker id contains the host name
+        line = re.sub(rf"(?<![\w-]){re.escape(word)}(?![\w-])", "[worker]", line)
+    return line[:MAX_MESSAGE_CHARS]
+
+
+def public_message(exc: BaseException, conceal: Iterable[str] = ()) -> str:
+    """The one line a job's owner may read about `exc`.
+
+    A taxonomy error's own message, redacted; for any other exception (whose text may hold
+    paths, hosts or library internals) the generic line of `internal`. The full text belongs
+    in the worker's log only.
+    """
+    if isinstance(exc, VprocError):
+        return redact(exc.message, conceal) or exc.error_code
+    return redact(VprocError.__doc__ or VprocError.error_code)

@@ -29,8 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from processor.ai.metadata import GeneratedMetadata, MetadataContext
 from processor.ai.transcription import Segment, Transcriber, Transcript
+from processor.config import DEFAULT_GEMINI_MODEL
 from processor.errors import (
     AIBlockedError,
+    AIModelUnavailableError,
     AINoResponseError,
     AIRequestRejectedError,
     ConfigurationError,
@@ -66,6 +68,12 @@ _REFUSED_FINISH_REASONS = frozenset(
     }
 )
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# How the API words a 400 about the model itself rather than the request.
+_MODEL_GONE = re.compile(
+    r"\bmodels?\b.*\b(not found|not supported|no longer (available|supported)|deprecated|"
+    r"retired|shut ?down|unknown)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -142,8 +150,16 @@ def _translate_api_error(exc: genai_errors.APIError, what: str, model: str) -> V
         return ProviderUnavailableError(f"Gemini failed {what} ({_describe(exc)})")
     if code in (401, 403):
         return ConfigurationError(f"Gemini refused the API key during {what} ({_describe(exc)})")
+    message = exc.message or ""
+    if (code == 404 and ("models/" in message or model in message)) or (
+        code == 400 and model in message and _MODEL_GONE.search(message)
+    ):
+        return AIModelUnavailableError(
+            f"GEMINI_MODEL {model} is not available from the Gemini API (retired or unknown); "
+            f"set GEMINI_MODEL to a current model such as {DEFAULT_GEMINI_MODEL} ({_describe(exc)})"
+        )
     if code == 404:
-        return ConfigurationError(f"Gemini model {model!r} or resource not found ({what})")
+        return ConfigurationError(f"Gemini resource not found during {what} ({_describe(exc)})")
     return AIRequestRejectedError(f"Gemini rejected {what} ({_describe(exc)})")
 
 
@@ -228,6 +244,24 @@ class _GeminiCalls:
             )
             self.sleep(delay)
             slept += delay
+
+
+def model_generation(model: str) -> int:
+    """The major version of a `gemini-<major>[.<minor>]-…` id; 0 when it has none."""
+    match = re.match(r"(?:models/)?gemini-(\d+)", model)
+    return int(match.group(1)) if match else 0
+
+
+def sampling_config(model: str, temperature: float) -> dict[str, Any]:
+    """Sampling and thinking fields of GenerateContentConfig that `model` accepts.
+
+    Gemini 3 models take `thinking_level` (a `thinking_budget` is refused from 3.5 on) and are
+    tuned for their default temperature, which Google advises keeping; older models get the
+    given temperature and their default thinking.
+    """
+    if model_generation(model) >= 3:
+        return {"thinking_config": types.ThinkingConfig(thinking_level=types.ThinkingLevel.LOW)}
+    return {"temperature": temperature}
 
 
 def _response_text(response: types.GenerateContentResponse, what: str) -> str:
@@ -342,7 +376,7 @@ class GeminiMetadataGenerator:
     def __init__(
         self,
         api_key: str,
-        model: str = "gemini-2.5-flash",
+        model: str = DEFAULT_GEMINI_MODEL,
         *,
         base_url: str | None = None,
         timeout_seconds: float = 120.0,
@@ -405,14 +439,14 @@ class GeminiMetadataGenerator:
         Raises AIBlockedError (permanent) when Gemini refuses the content, AINoResponseError
         when the answer is missing or not valid JSON, ProviderRateLimitedError /
         ProviderUnavailableError once in-call retries are spent, ConfigurationError for a
-        bad key, model or request.
+        bad key or request, AIModelUnavailableError when the model is retired or unknown.
         """
         what = "metadata generation"
         config = types.GenerateContentConfig(
             system_instruction=_METADATA_INSTRUCTIONS,
-            temperature=self.temperature,
             response_mime_type="application/json",
             response_schema=GeneratedMetadata,
+            **sampling_config(self.model, self.temperature),
         )
         prompt = self.build_prompt(transcript, context)
         response = self._calls.call(
@@ -521,7 +555,7 @@ class GeminiTranscriber:
     def __init__(
         self,
         api_key: str,
-        model: str = "gemini-2.5-flash",
+        model: str = DEFAULT_GEMINI_MODEL,
         *,
         base_url: str | None = None,
         timeout_seconds: float = 600.0,
@@ -592,9 +626,9 @@ class GeminiTranscriber:
             if language:
                 prompt += f"The speech is in {language}.\n"
             config = types.GenerateContentConfig(
-                temperature=0.0,
                 response_mime_type="application/json",
                 response_schema=_TranscriptAnswer,
+                **sampling_config(self.model, 0.0),
             )
             audio = types.Part.from_uri(
                 file_uri=ready.uri or "", mime_type=ready.mime_type or "audio/wav"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from processor.config import DEFAULT_GEMINI_MODEL
 from processor.errors import ConfigurationError, DatabaseUnavailableError, VprocError
 
 if TYPE_CHECKING:
@@ -586,7 +587,11 @@ def _model_location_problem(model: str) -> Check | None:
 
 
 def check_gemini(settings: Settings) -> Check:
-    """Validate GEMINI_API_KEY with one cheap call (the model's description), if a key is set."""
+    """Validate GEMINI_API_KEY and GEMINI_MODEL with one cheap call (models.get), if a key is set.
+
+    The model must exist, be served under its own id (a retired id may be routed to another
+    model) and support generateContent, which structured output runs on.
+    """
     users: list[str] = []
     if settings.effective_ai_provider == "gemini":
         users.append("AI_PROVIDER=gemini")
@@ -631,11 +636,37 @@ def check_gemini(settings: Settings) -> Check:
     finally:
         client.close()
     elapsed_ms = (time.perf_counter() - started) * 1000.0
+    use_instead = f"set GEMINI_MODEL={DEFAULT_GEMINI_MODEL} (or another model listed for your key)"
+    actions = found.supported_actions or []
+    if not actions:
+        return Check(
+            "gemini",
+            "WARN",
+            f"{endpoint} does not list the methods of {model}; cannot tell if it can generate",
+            use_instead,
+        )
+    if "generateContent" not in actions:
+        return Check(
+            "gemini",
+            "FAIL",
+            f"GEMINI_MODEL {model} does not support generateContent "
+            f"(it supports {', '.join(actions) or 'nothing listed'})",
+            use_instead,
+        )
+    served = (found.name or "").removeprefix("models/")
+    if served and served != model.removeprefix("models/"):
+        return Check(
+            "gemini",
+            "WARN",
+            f"GEMINI_MODEL {model} is answered by {served}: requests are routed and billed there",
+            use_instead,
+        )
     used = " and ".join(users) if users else "unused: AI_PROVIDER=local, TRANSCRIBER=whisper"
     return Check(
         "gemini",
         "OK",
-        f"key accepted, {found.name or model} available ({elapsed_ms:.0f} ms; {used})",
+        f"key accepted, {found.name or model} available with generateContent "
+        f"({elapsed_ms:.0f} ms; {used})",
     )
 
 
@@ -650,8 +681,8 @@ def _gemini_error_check(exc: Any, model: str, endpoint: str) -> Check:
         return Check(
             "gemini",
             "FAIL",
-            f"model {model} not found ({answered})",
-            "set GEMINI_MODEL to a model the key can use, e.g. gemini-2.5-flash",
+            f"GEMINI_MODEL {model} is not available: retired or unknown ({answered})",
+            f"set GEMINI_MODEL={DEFAULT_GEMINI_MODEL} (or another model listed for your key)",
         )
     if code == 429 or code >= 500:
         return Check("gemini", "WARN", answered, "try again later; check the key's quota")

@@ -78,8 +78,7 @@ def process_file(file: Path, out_dir: Path, settings: Settings) -> dict[str, Any
         raise PermanentError(f"--out is not a directory: {out_dir}")
     with tempfile.TemporaryDirectory(prefix="vproc-process-") as tmp:
         storage = LocalStorage(Path(tmp) / "storage")
-        suffix = file.suffix if len(file.suffix) <= 9 else ""
-        key = f"{LOCAL_OWNER}/source{suffix}"
+        key = f"{LOCAL_OWNER}/source"  # the file's own name never reaches FFmpeg
         _link_source(file, storage.path_of(settings.videos_bucket, key))
         pipeline = build_pipeline(settings, storage=storage, work_root=Path(tmp) / "work")
         job = JobInfo(

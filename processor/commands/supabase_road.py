@@ -35,6 +35,7 @@ from storage3.utils import StorageException
 from supabase_auth.errors import AuthApiError, AuthError, AuthRetryableError
 from supabase_auth.types import AuthResponse
 
+from processor.commands.resumable import RESUMABLE_ABOVE_BYTES, ResumableTarget, upload_resumable
 from processor.commands.submit import safe_object_name
 from processor.config import Settings
 from processor.errors import (
@@ -99,10 +100,12 @@ def submit_via_supabase(
 ) -> SubmittedViaSupabase:
     """Sign in as `email`, upload `path` and insert its `videos` row as that user; return the job.
 
-    The object goes to `<uid>/<video id>/<safe name>` in VIDEOS_BUCKET as a multipart upload that
-    httpx streams from disk, so the file is never held in memory. The row leaves
-    `uploader_user_id` to its `auth.uid()` default; the enqueue trigger creates the job in the
-    insert's transaction. When the insert is refused, the uploaded object is removed again.
+    The object goes to `<uid>/<video id>/<safe name>` in VIDEOS_BUCKET: up to 6 MiB as a
+    multipart upload that httpx streams from disk, larger files as a resumable (TUS) upload in
+    6 MiB chunks that resumes after an interrupted chunk, so the file is never held in memory.
+    The row leaves `uploader_user_id` to its `auth.uid()` default; the enqueue trigger creates
+    the job in the insert's transaction. When the insert is refused, the uploaded object is
+    removed again.
 
     Raises ConfigurationError without SUPABASE_URL and SUPABASE_ANON_KEY, NotFoundError for a
     missing file, PermanentError (or a subclass) when Auth, Storage or PostgREST refuse the
@@ -124,12 +127,22 @@ def submit_via_supabase(
         video_id = uuid.uuid4()
         key = f"{user_id}/{video_id}/{safe_object_name(path.name)}"
 
-        with _storage_errors(f"upload {bucket}/{key}"):
-            # A Path makes storage3 open the file itself and hand the handle to httpx, which
-            # sends the multipart body in chunks.
-            client.storage.from_(bucket).upload(
-                key, path, {"content-type": content_type, "upsert": "true"}
+        if size_bytes > RESUMABLE_ABOVE_BYTES:
+            target = ResumableTarget(
+                endpoint=f"{url}/storage/v1/upload/resumable",
+                bucket=bucket,
+                object_name=key,
+                content_type=content_type,
+                headers=lambda: _user_headers(client, anon_key, email),
             )
+            upload_resumable(http, target, path)
+        else:
+            with _storage_errors(f"upload {bucket}/{key}"):
+                # A Path makes storage3 open the file itself and hand the handle to httpx,
+                # which sends the multipart body in chunks.
+                client.storage.from_(bucket).upload(
+                    key, path, {"content-type": content_type, "upsert": "true"}
+                )
         # An upload can outlive the access token; get_session() refreshes an expiring one and
         # the client then sends the new token to PostgREST.
         with _auth_errors(email):
@@ -521,6 +534,18 @@ def _sync_client(url: str, anon_key: str, http: httpx.Client) -> supabase.Client
         return supabase.create_client(url, anon_key, options)
     except supabase.SupabaseException as exc:
         raise ConfigurationError(f"SUPABASE_URL or SUPABASE_ANON_KEY: {exc.message}") from exc
+
+
+def _user_headers(client: supabase.Client, anon_key: str, email: str) -> dict[str, str]:
+    """The signed-in user's headers for a request made outside supabase-py (TUS).
+
+    get_session() refreshes a token about to expire, so a long upload keeps a valid one.
+    """
+    with _auth_errors(email):
+        session = client.auth.get_session()
+    if session is None:
+        raise PermanentError(f"the Supabase session of {email} ended during the upload")
+    return {"authorization": f"Bearer {session.access_token}", "apikey": anon_key}
 
 
 def _user_id(signed_in: AuthResponse, email: str) -> uuid.UUID:

@@ -11,10 +11,77 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from processor.errors import MediaTooLargeError
+
 if TYPE_CHECKING:
     from processor.config import Settings
 
 AUDIO_SAMPLE_RATE = 16_000  # what transcribers read: 16 kHz mono 16-bit PCM WAV
+
+# The container formats vproc opens, by FFmpeg demuxer name: the one place to widen or narrow
+# what uploads may be. Every one of them reads a single self-contained file; demuxers that
+# follow references to other files or URLs (hls, dash, concat, image2 sequences, playlists,
+# imf, …) are deliberately absent. The audio formats are here for audio-only uploads: today
+# the probe refuses a file without video, whatever its container.
+VIDEO_CONTAINER_FORMATS = frozenset(
+    {
+        "mov", "mp4", "m4a", "3gp", "3g2", "mj2",  # the ISO/QuickTime family (one demuxer)
+        "matroska", "webm",  # one demuxer
+        "mpegts", "mpeg", "avi", "flv", "ogg",
+    }
+)  # fmt: skip
+AUDIO_CONTAINER_FORMATS = frozenset({"mp3", "wav", "flac", "aac"})
+ALLOWED_CONTAINER_FORMATS = VIDEO_CONTAINER_FORMATS | AUDIO_CONTAINER_FORMATS
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """How much one upload may ask of a worker; None means unlimited.
+
+    Checked before anything is decoded: the source size while it downloads, the duration and
+    the frame size when the file is probed. Over a limit: MediaTooLargeError (permanent).
+    """
+
+    max_media_seconds: float | None = None
+    max_source_bytes: int | None = None
+    max_frame_pixels: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MediaLimits:
+        """MAX_MEDIA_SECONDS, MAX_SOURCE_BYTES and MAX_FRAME_PIXELS."""
+        return cls(
+            max_media_seconds=settings.max_media_seconds,
+            max_source_bytes=settings.max_source_bytes,
+            max_frame_pixels=settings.max_frame_pixels,
+        )
+
+    def check_source_bytes(self, size_bytes: int) -> None:
+        """Refuse a source file of more than MAX_SOURCE_BYTES."""
+        limit = self.max_source_bytes
+        if limit is not None and size_bytes > limit:
+            raise MediaTooLargeError(
+                f"the file is {size_bytes} bytes, over the limit MAX_SOURCE_BYTES = {limit}"
+            )
+
+    def check_duration(self, seconds: float) -> None:
+        """Refuse media that plays for longer than MAX_MEDIA_SECONDS."""
+        limit = self.max_media_seconds
+        if limit is not None and seconds > limit:
+            raise MediaTooLargeError(
+                f"the video is {seconds:.1f} s long, over the limit MAX_MEDIA_SECONDS = {limit:g}"
+            )
+
+    def check_frame(self, width: int, height: int) -> None:
+        """Refuse frames of more than MAX_FRAME_PIXELS pixels."""
+        limit = self.max_frame_pixels
+        if limit is not None and width * height > limit:
+            raise MediaTooLargeError(
+                f"the frame is {width}x{height} ({width * height} pixels),"
+                f" over the limit MAX_FRAME_PIXELS = {limit}"
+            )
+
+
+UNLIMITED = MediaLimits()
 
 
 @dataclass(frozen=True)
@@ -76,8 +143,10 @@ class MediaToolkit(Protocol):
 
     name: str
 
-    def probe(self, path: Path) -> MediaInfo:
-        """Describe `path`; raises InvalidMediaError or UnsupportedMediaError for bad input."""
+    def probe(self, path: Path, *, limits: MediaLimits = UNLIMITED) -> MediaInfo:
+        """Describe `path`; raises InvalidMediaError or UnsupportedMediaError for bad input,
+        and MediaTooLargeError when the duration or frame size is over `limits` (checked
+        before any frame is decoded)."""
         ...
 
     def extract_audio(
@@ -87,8 +156,12 @@ class MediaToolkit(Protocol):
         *,
         on_progress: Callable[[float], None] | None = None,
         should_stop: Callable[[], None] | None = None,
+        max_seconds: float | None = None,
     ) -> AudioInfo:
-        """Decode the first audio stream into a 16 kHz mono 16-bit WAV, a block at a time."""
+        """Decode the first audio stream into a 16 kHz mono 16-bit WAV, a block at a time.
+
+        Stops with MediaTooLargeError once more than `max_seconds` have been decoded (a file
+        whose header understates its length)."""
         ...
 
     def extract_thumbnail(

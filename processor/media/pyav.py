@@ -1,7 +1,9 @@
 """The PyAV media toolkit: probe, streaming audio extraction and keyframe thumbnails.
 
-PyAV bundles FFmpeg. FFmpeg errors are translated here into InvalidMediaError /
-UnsupportedMediaError; nothing above this module imports `av`.
+PyAV bundles FFmpeg. Every input is opened by `_opened`, which admits only the container
+formats of ALLOWED_CONTAINER_FORMATS and lets FFmpeg open nothing but the one file it is given.
+FFmpeg errors are translated here into InvalidMediaError / UnsupportedMediaError; nothing above
+this module imports `av`.
 """
 
 from __future__ import annotations
@@ -12,14 +14,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import av.error
 import numpy as np
 from av.stream import Disposition
 
-from processor.errors import InvalidMediaError, UnsupportedMediaError
-from processor.media import AUDIO_SAMPLE_RATE, AudioInfo, MediaInfo, ThumbnailInfo
+from processor.errors import InvalidMediaError, MediaTooLargeError, UnsupportedMediaError
+from processor.media import (
+    ALLOWED_CONTAINER_FORMATS,
+    AUDIO_SAMPLE_RATE,
+    UNLIMITED,
+    AudioInfo,
+    MediaInfo,
+    MediaLimits,
+    ThumbnailInfo,
+)
 from processor.media.frames import brightness, fit_width, score_frame
 
 THUMBNAIL_CANDIDATES = 12
@@ -27,10 +38,33 @@ SCORE_WIDTH = 256  # candidates are scored on a grey copy this wide
 JPEG_QSCALE = 3  # mjpeg quantiser: 2 (best) … 31; 3 is visually lossless for thumbnails
 PROBE_PACKET_LIMIT = 500  # packets read to find a first decodable video frame
 STOP_CHECK_PACKETS = 64  # packets between cancellation checks while decoding audio
+# FFmpeg reads the input through a Python file object in blocks this size: FFmpeg's own file
+# buffer size (larger blocks cost more on every seek outside the buffer).
+READ_BUFFER_BYTES = 32 * 1024
 
 _WEBM_CODECS = frozenset({"vp8", "vp9", "av1", "libdav1d", "opus", "vorbis", "webvtt"})
-# Demuxers that read a single still picture or plain text: never a video.
-_STILL_FORMATS = ("image2", "tty", "ico", "bmp", "srt", "webvtt", "ass", "lrc")
+# Demuxers that read a single still picture or plain text from the one input: never a video.
+# FFmpeg may pick them (so that the error can say "an image"), but they never pass the check.
+_STILL_FORMATS = frozenset(
+    {"tty", "ico", "srt", "webvtt", "ass", "lrc"}
+    | {name for name in av.formats_available if name.endswith("_pipe")}
+)
+# FFmpeg refuses any other demuxer at open (AVFormatContext format_whitelist), and may open
+# inputs only through the `file` protocol (protocol_whitelist); `_refuse_nested_open`
+# additionally stops every demuxer from opening anything besides the input itself.
+_OPEN_OPTIONS = {
+    "format_whitelist": ",".join(sorted(ALLOWED_CONTAINER_FORMATS | _STILL_FORMATS)),
+    "protocol_whitelist": "file",
+}
+# How files that list other files begin: HLS/M3U playlists, ffconcat lists, DASH manifests.
+# FFmpeg recognises some only by their name, which the source never keeps; they are refused
+# whatever they are called, with a message that says what they are.
+_LIST_SIGNATURES = (b"#EXTM3U", b"ffconcat version", b"<MPD", b"<?xml", b"[playlist]")
+_LIST_REFUSED = "playlists and lists of other files are not supported"
+_NOT_ALLOWED = (
+    "the container format is not supported (allowed: mp4, mov, mkv, webm, mpeg-ts, mpeg,"
+    " avi, flv, ogg)"
+)
 
 
 class PyAVMediaToolkit:
@@ -38,19 +72,20 @@ class PyAVMediaToolkit:
 
     name = "pyav"
 
-    def probe(self, path: Path) -> MediaInfo:
+    def probe(self, path: Path, *, limits: MediaLimits = UNLIMITED) -> MediaInfo:
         """Open the container, read stream facts and decode the first video frame.
 
         Raises InvalidMediaError for empty, truncated, corrupt or non-video files (an image or
-        text renamed .mp4) and UnsupportedMediaError for audio-only files or unknown codecs.
+        text renamed .mp4), UnsupportedMediaError for containers not on the allow-list,
+        audio-only files or unknown codecs, and MediaTooLargeError when the duration or the
+        frame size is over `limits`: both are checked before the first frame is decoded.
         """
         size = Path(path).stat().st_size
         if size == 0:
             raise InvalidMediaError("the file is empty")
+        limits.check_source_bytes(size)
         with _opened(path) as container:
             format_name = _short_format_name(container)
-            if container.format.name.endswith("_pipe") or container.format.name in _STILL_FORMATS:
-                raise InvalidMediaError(f"not a video: the file is {_describe(container)}")
             video = _video_stream(container)
             audio = container.streams.audio[0] if container.streams.audio else None
             if video is None:
@@ -59,14 +94,18 @@ class PyAVMediaToolkit:
                 raise InvalidMediaError("the file has no video stream")
             if video.codec_context is None or video.codec_context.name in ("", "none"):
                 raise UnsupportedMediaError("the video codec is not supported")
+            limits.check_frame(video.codec_context.width, video.codec_context.height)
             duration = _duration_seconds(container)
-            first = _first_video_frame(container, video)
+            scanned = duration <= 0
+            if scanned:
+                duration = _scan_duration_seconds(container)  # packet headers only
+            limits.check_duration(duration)
+            first = _first_video_frame(container, video, seek=scanned)
             if first is None:
                 raise InvalidMediaError("no video frame could be decoded (truncated or corrupt)")
             if duration <= 0:
-                duration = _scan_duration_seconds(container)
-            if duration <= 0:
                 raise InvalidMediaError("the video has no duration")
+            limits.check_frame(first.width, first.height)
             rotation = _rotation(first)
             width, height = first.width, first.height
             if rotation in (90, 270):
@@ -97,12 +136,16 @@ class PyAVMediaToolkit:
         *,
         on_progress: Callable[[float], None] | None = None,
         should_stop: Callable[[], None] | None = None,
+        max_seconds: float | None = None,
     ) -> AudioInfo:
         """Decode packet by packet, resample to 16 kHz mono s16 and append to the WAV.
 
         Memory stays at a few decoded frames whatever the length. Undecodable packets are
-        skipped and counted; InvalidMediaError if nothing at all decodes.
+        skipped and counted; InvalidMediaError if nothing at all decodes. MediaTooLargeError
+        (and the partial WAV removed) once more than `max_seconds` have been decoded.
         """
+        # One second of slack: encoder padding may make a track a little longer than stated.
+        max_samples = None if max_seconds is None else int((max_seconds + 1) * AUDIO_SAMPLE_RATE)
         samples = 0
         skipped = 0
         resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_SAMPLE_RATE)
@@ -128,6 +171,11 @@ class PyAVMediaToolkit:
                             data = block.to_ndarray().tobytes()
                             out.writeframes(data)
                             samples += len(data) // 2
+                    if max_samples is not None and samples > max_samples:
+                        raise MediaTooLargeError(
+                            "the audio track is longer than the limit"
+                            f" MAX_MEDIA_SECONDS = {max_seconds:g}"
+                        )
                     if on_progress is not None and total > 0 and packet.pts is not None:
                         on_progress(min(1.0, float(packet.pts * stream.time_base) / total))
                 for block in resampler.resample(None):
@@ -136,6 +184,9 @@ class PyAVMediaToolkit:
                     samples += len(data) // 2
         except av.error.FFmpegError as exc:
             raise InvalidMediaError(f"the audio track cannot be decoded ({_reason(exc)})") from exc
+        except MediaTooLargeError:
+            Path(dest_wav).unlink(missing_ok=True)
+            raise
         finally:
             # FFmpeg resampler contexts are freed only when collected (faster-whisper #390).
             del resampler
@@ -201,19 +252,73 @@ class PyAVMediaToolkit:
         )
 
 
+class _NestedOpenError(Exception):
+    """A demuxer asked to open another file or URL than its input."""
+
+
+def _refuse_nested_open(url: str, flags: int, options: dict[str, str]) -> None:
+    """FFmpeg's io_open for everything but the input: playlists, references, sequences."""
+    raise _NestedOpenError
+
+
 @contextmanager
 def _opened(path: Path) -> Iterator[av.container.InputContainer]:
-    """Open an input container, turning FFmpeg's refusal into InvalidMediaError."""
+    """Open `path` as an input container of an allowed format; nothing else can be read.
+
+    FFmpeg reads the input through a Python file object (so the file's name, which decides
+    some demuxers, plays no part) and cannot open anything else: other files, `file:`,
+    `subfile:`, `concat:` or `data:` URLs, network protocols. A format not on the allow-list
+    raises UnsupportedMediaError even if FFmpeg's probe picked it; a picture or text file
+    InvalidMediaError; FFmpeg's other refusals InvalidMediaError.
+    """
     try:
-        container = av.open(str(path), mode="r", metadata_errors="ignore")
-    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
-        raise InvalidMediaError(f"not a readable video ({_reason(exc)})") from exc
-    try:
-        yield container
-    except av.error.FFmpegError as exc:
-        raise InvalidMediaError(f"the video cannot be read ({_reason(exc)})") from exc
-    finally:
-        container.close()
+        file = open(path, "rb")  # noqa: SIM115 (closed below, after the container)
+    except OSError as exc:
+        raise InvalidMediaError("the file cannot be read") from exc
+    with file:
+        try:
+            container = av.open(
+                file,
+                mode="r",
+                metadata_errors="ignore",
+                container_options=_OPEN_OPTIONS,
+                io_open=_refuse_nested_open,
+                buffer_size=READ_BUFFER_BYTES,
+            )
+        except _NestedOpenError as exc:
+            raise UnsupportedMediaError(_LIST_REFUSED) from exc
+        except av.error.ArgumentError as exc:  # EINVAL: not on FFmpeg's format_whitelist
+            raise UnsupportedMediaError(_NOT_ALLOWED) from exc
+        except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+            if _is_list_of_files(file):
+                raise UnsupportedMediaError(_LIST_REFUSED) from exc
+            raise InvalidMediaError(f"not a readable video ({_reason(exc)})") from exc
+        try:
+            _check_format(container)
+            yield container
+        except _NestedOpenError as exc:
+            raise UnsupportedMediaError(_LIST_REFUSED) from exc
+        except av.error.FFmpegError as exc:
+            raise InvalidMediaError(f"the video cannot be read ({_reason(exc)})") from exc
+        finally:
+            container.close()
+
+
+def _is_list_of_files(file: BinaryIO) -> bool:
+    """Whether the file begins like a playlist or a list of files (BOM and blanks skipped)."""
+    file.seek(0)
+    head = file.read(64).removeprefix(b"\xef\xbb\xbf").lstrip()
+    return head.startswith(_LIST_SIGNATURES)
+
+
+def _check_format(container: av.container.InputContainer) -> None:
+    """Admit only allowed demuxers (FFmpeg names a family "mov,mp4,m4a,…"), whatever the
+    open options said."""
+    name = container.format.name
+    if name in _STILL_FORMATS:
+        raise InvalidMediaError(f"not a video: the file is {_describe(container)}")
+    if not set(name.split(",")) <= ALLOWED_CONTAINER_FORMATS:
+        raise UnsupportedMediaError(_NOT_ALLOWED)
 
 
 def _reason(exc: Exception) -> str:
@@ -226,7 +331,7 @@ def _describe(container: av.container.InputContainer) -> str:
     name = container.format.name
     if name.endswith("_pipe"):
         return f"an image ({name.removesuffix('_pipe')})"
-    return "an image" if name in ("image2", "ico", "bmp") else "not a video"
+    return "an image" if name == "ico" else "text"
 
 
 def _short_format_name(container: av.container.InputContainer) -> str:

@@ -185,7 +185,7 @@ def build_pipeline(
     `vproc process`, which has no database, does not).
     """
     from processor.ai.transcription import make_transcriber
-    from processor.media import make_media_toolkit
+    from processor.media import MediaLimits, make_media_toolkit
     from processor.storage import make_storage
 
     services = PipelineServices(
@@ -197,6 +197,7 @@ def build_pipeline(
         metadata=metadata if metadata is not None else make_metadata(settings, cache=cache),
         videos_bucket=settings.videos_bucket,
         artifacts_bucket=settings.artifacts_bucket,
+        limits=MediaLimits.from_settings(settings),
         metadata_language=settings.metadata_language,
     )
     return MediaPipeline(services, work_root=work_root, observe_duration=observe_duration)

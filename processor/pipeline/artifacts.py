@@ -4,8 +4,7 @@ or from the artifacts store when the stage that made them ran in an earlier atte
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from processor.ai.transcription import Transcript
 from processor.pipeline.stage import StageContext
@@ -41,14 +40,15 @@ CONTENT_TYPES = {
     THUMBNAIL_JPG: "image/jpeg",
 }
 
-_SAFE_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
+SOURCE = "source"
 
 
 def source_path(ctx: StageContext) -> Path:
-    """Where the downloaded source lives: `source<.ext>` (never the user's file name, which
-    may be long or odd; the extension helps nothing but humans)."""
-    suffix = PurePosixPath(ctx.job.storage_path).suffix
-    return ctx.work_dir / ("source" + (suffix.lower() if _SAFE_SUFFIX.fullmatch(suffix) else ""))
+    """Where the downloaded source lives: `source`, a name the uploader does not choose.
+
+    Not even the extension: FFmpeg lets a file's name decide how it is read (a `.m3u8` is
+    read as an HLS playlist whose entries are other files; `%d` expands to a sequence)."""
+    return ctx.work_dir / SOURCE
 
 
 def audio_path(ctx: StageContext) -> Path:

@@ -25,6 +25,7 @@ class AudioStage:
             audio_path(ctx),
             on_progress=ctx.report,
             should_stop=ctx.raise_if_cancelled,
+            max_seconds=ctx.services.limits.max_media_seconds,
         )
         # A file cut short after its index (an interrupted copy) still decodes up to the cut:
         # the job goes on with what is there, and the detail says so.

@@ -1,4 +1,8 @@
-"""Probe stage: duration, resolution, container and codecs, and whether there is audio."""
+"""Probe stage: duration, resolution, container and codecs, and whether there is audio.
+
+The gate before any decoding: a container not on the allow-list, or media over the limits
+(MAX_MEDIA_SECONDS, MAX_FRAME_PIXELS), fails the job here.
+"""
 
 from __future__ import annotations
 
@@ -15,4 +19,5 @@ class ProbeStage:
     weight: ClassVar[float] = 0.02
 
     def run(self, ctx: StageContext) -> StageResult:
-        return StageResult(detail=ctx.media.probe(source_path(ctx)).to_json())
+        info = ctx.media.probe(source_path(ctx), limits=ctx.services.limits)
+        return StageResult(detail=info.to_json())

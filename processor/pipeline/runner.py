@@ -22,6 +22,7 @@ from processor.errors import (
     LeaseLostError,
     ShutdownRequestedError,
     VprocError,
+    public_message,
 )
 from processor.pipeline.contract import JobControl, JobInfo
 from processor.pipeline.stage import PipelineServices, Stage, StageContext, StageResult
@@ -169,8 +170,9 @@ class StageRunner:
             self._record_failure(stage, control, base, clock, exc)
             raise
         except Exception as exc:  # the runner boundary: anything unexpected becomes internal
+            # Its text (paths, hosts, library internals) goes to the log only.
             logger.exception("stage crashed", extra={**fields, "event": "stage.crashed"})
-            wrapped = VprocError(f"stage {stage.name} failed unexpectedly ({type(exc).__name__})")
+            wrapped = VprocError()
             self._record_failure(stage, control, base, clock, wrapped)
             raise wrapped from exc
         elapsed = time.perf_counter() - clock
@@ -206,7 +208,7 @@ class StageRunner:
             "status": "failed",
             "finished_at": now_iso(),
             "duration_ms": round((time.perf_counter() - clock) * 1000),
-            "detail": {"error_code": exc.error_code, "message": exc.message},
+            "detail": {"error_code": exc.error_code, "message": public_message(exc)},
         }
         control.checkpoint({stage.name: entry})
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from processor.errors import VprocError
+from processor.media import UNLIMITED, MediaLimits
 from processor.pipeline.contract import JobInfo
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class PipelineServices:
     metadata: MetadataGenerator
     videos_bucket: str = "videos"
     artifacts_bucket: str = "video-artifacts"
+    limits: MediaLimits = UNLIMITED  # MAX_SOURCE_BYTES, MAX_MEDIA_SECONDS, MAX_FRAME_PIXELS
     metadata_language: str = "source"  # METADATA_LANGUAGE
 
 

@@ -18,6 +18,7 @@ from processor.errors import (
     JobCancelledError,
     LeaseLostError,
     ShutdownRequestedError,
+    redact,
 )
 from processor.queue.jobs import Claim, JobQueue
 
@@ -94,7 +95,10 @@ class WorkerJobControl:
             self._pending, self._dirty = {}, False
         try:
             self.queue.record_progress(
-                self.claim, current_stage=stage, progress=progress, stages=pending
+                self.claim,
+                current_stage=stage,
+                progress=progress,
+                stages=_without_worker(pending, self.claim.worker_id),
             )
         except LeaseLostError:
             self.lease_lost.set()
@@ -103,3 +107,15 @@ class WorkerJobControl:
                 self._pending = {**pending, **self._pending}
                 self._dirty = True
             raise
+
+
+def _without_worker(stages: Mapping[str, Any], worker_id: str) -> dict[str, Any]:
+    """Stage entries as their owner may read them: no worker id in a failure's message."""
+    public = {}
+    for name, entry in stages.items():
+        detail = entry.get("detail") if isinstance(entry, Mapping) else None
+        if isinstance(detail, Mapping) and isinstance(detail.get("message"), str):
+            detail = {**detail, "message": redact(detail["message"], conceal=(worker_id,))}
+            entry = {**entry, "detail": detail}
+        public[name] = entry
+    return public

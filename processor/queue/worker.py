@@ -39,6 +39,7 @@ from processor.errors import (
     LeaseLostError,
     ShutdownRequestedError,
     VprocError,
+    public_message,
 )
 from processor.metrics import Metrics
 from processor.pipeline.contract import JobInfo, Pipeline
@@ -320,9 +321,7 @@ class Worker:
             return
         except VprocError as exc:
             self._flush_quietly(control)
-            self._record_failure(
-                claim, exc.error_code, exc.message, exc.retryable, exc.retry_after_seconds
-            )
+            self._record_failure(claim, exc, exc.message)
             return
         except Exception as exc:  # noqa: BLE001 - the runner boundary: any failure fails the job
             self._flush_quietly(control)
@@ -332,21 +331,22 @@ class Worker:
                 "".join(traceback.format_exception(exc)),
                 extra=self._log_extra(claim, "job.crashed"),
             )
-            message = f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:500]
-            self._record_failure(claim, "internal", message, True, None)
+            self._record_failure(claim, exc, f"{type(exc).__name__}: {exc}".splitlines()[0])
             return
         self.metrics.jobs_completed.inc()
         logger.info("job %s completed", claim.job_id, extra=self._log_extra(claim, "job.completed"))
 
-    def _record_failure(
-        self, claim: Claim, code: str, message: str, retryable: bool, retry_after: int | None
-    ) -> None:
+    def _record_failure(self, claim: Claim, exc: BaseException, message: str) -> None:
+        """Fail the job with `exc`'s code and public message; `message` (the full text) goes
+        to the log only."""
+        error = exc if isinstance(exc, VprocError) else VprocError()
+        code = error.error_code
         status = self.queue.fail(
             claim,
             error_code=code,
-            error_message=message,
-            retryable=retryable,
-            retry_after_seconds=retry_after,
+            error_message=public_message(error, conceal=(claim.worker_id,)),
+            retryable=error.retryable,
+            retry_after_seconds=error.retry_after_seconds,
         )
         if status == "PENDING":
             self.metrics.jobs_retried.labels(error_code=code).inc()

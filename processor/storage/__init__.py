@@ -34,12 +34,16 @@ class Storage(Protocol):
         """
         ...
 
-    def download_to(self, bucket: str, key: str, dest_path: Path) -> int:
+    def download_to(
+        self, bucket: str, key: str, dest_path: Path, *, max_bytes: int | None = None
+    ) -> int:
         """Stream `bucket/key` into `dest_path` and return the number of bytes written.
 
         Never holds the whole object in memory. Raises SourceMissingError when the object
-        does not exist and StorageUnavailableError on 5xx or network failures; a partial
-        `dest_path` is removed on failure.
+        does not exist, StorageUnavailableError on 5xx or network failures, and
+        MediaTooLargeError as soon as the object is known to be larger than `max_bytes`
+        (by its stated size or by the bytes received: a huge object is not fetched whole);
+        a partial `dest_path` is removed on failure.
         """
         ...
 

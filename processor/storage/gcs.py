@@ -22,6 +22,7 @@ from google.cloud import storage
 
 from processor.errors import (
     ConfigurationError,
+    MediaTooLargeError,
     PermanentError,
     SourceMissingError,
     StorageUnavailableError,
@@ -65,11 +66,20 @@ class GcsStorage:
         with _translated(f"upload {bucket}/{key}"):
             blob.upload_from_filename(str(path), content_type=media_type)
 
-    def download_to(self, bucket: str, key: str, dest_path: Path) -> int:
-        """Stream the object into `dest_path` (the library writes it chunk by chunk)."""
+    def download_to(
+        self, bucket: str, key: str, dest_path: Path, *, max_bytes: int | None = None
+    ) -> int:
+        """Stream the object into `dest_path` (the library writes it chunk by chunk).
+
+        With `max_bytes`, the object's stated size is read first and an object over it is
+        not downloaded (MediaTooLargeError)."""
         blob = self._blob(bucket, key)
         try:
             with _translated(f"download {bucket}/{key}"):
+                if max_bytes is not None:
+                    blob.reload()
+                    if blob.size is not None and blob.size > max_bytes:
+                        raise MediaTooLargeError(f"the object is larger than {max_bytes} bytes")
                 blob.download_to_filename(str(dest_path), checksum="md5")
         except BaseException:
             Path(dest_path).unlink(missing_ok=True)

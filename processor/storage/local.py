@@ -13,7 +13,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from processor.errors import PermanentError, SourceMissingError, StorageUnavailableError
+from processor.errors import (
+    MediaTooLargeError,
+    PermanentError,
+    SourceMissingError,
+    StorageUnavailableError,
+)
 from processor.storage import check_bucket, check_key
 
 COPY_BUFFER_BYTES = 1024 * 1024
@@ -63,8 +68,12 @@ class LocalStorage:
             tmp.unlink(missing_ok=True)
             raise _translate(exc, f"cannot write {bucket}/{key}") from exc
 
-    def download_to(self, bucket: str, key: str, dest_path: Path) -> int:
-        """Copy the object to `dest_path` in 1 MiB blocks; return its size in bytes."""
+    def download_to(
+        self, bucket: str, key: str, dest_path: Path, *, max_bytes: int | None = None
+    ) -> int:
+        """Copy the object to `dest_path` in 1 MiB blocks; return its size in bytes.
+
+        Stops with MediaTooLargeError once more than `max_bytes` have been copied."""
         source = self.path_of(bucket, key)
         try:
             src = open(source, "rb")  # noqa: SIM115 (closed below, after the copy)
@@ -76,8 +85,16 @@ class LocalStorage:
             raise _translate(exc, f"cannot read {bucket}/{key}") from exc
         try:
             with src, open(dest_path, "wb") as out:
-                shutil.copyfileobj(src, out, COPY_BUFFER_BYTES)
-                return out.tell()
+                written = 0
+                while block := src.read(COPY_BUFFER_BYTES):
+                    written += len(block)
+                    if max_bytes is not None and written > max_bytes:
+                        raise MediaTooLargeError(f"the object is larger than {max_bytes} bytes")
+                    out.write(block)
+                return written
+        except MediaTooLargeError:
+            Path(dest_path).unlink(missing_ok=True)
+            raise
         except OSError as exc:
             Path(dest_path).unlink(missing_ok=True)
             raise _translate(exc, f"cannot read {bucket}/{key}") from exc

@@ -64,8 +64,13 @@ class SupabaseStorage:
                 key, Path(path), {"content-type": media_type, "upsert": "true"}
             )
 
-    def download_to(self, bucket: str, key: str, dest_path: Path) -> int:
-        """Stream `GET /object/<bucket>/<key>` to `dest_path` in 1 MiB chunks."""
+    def download_to(
+        self, bucket: str, key: str, dest_path: Path, *, max_bytes: int | None = None
+    ) -> int:
+        """Stream `GET /object/<bucket>/<key>` to `dest_path` in 1 MiB chunks.
+
+        Over `max_bytes` (by Content-Length, or by the bytes received): MediaTooLargeError
+        before the rest is fetched."""
         url = self.base_url.joinpath("object", check_bucket(bucket), *check_key(key).split("/"))
         written = 0
         try:
@@ -78,10 +83,15 @@ class SupabaseStorage:
                     raise _status_error(
                         response.status_code, _error_body(response), f"download {bucket}/{key}"
                     )
+                stated = response.headers.get("content-length", "")
+                if max_bytes is not None and stated.isdigit() and int(stated) > max_bytes:
+                    raise MediaTooLargeError(f"the object is larger than {max_bytes} bytes")
                 with open(dest_path, "wb") as out:
                     for chunk in response.iter_bytes(CHUNK_BYTES):
-                        out.write(chunk)
                         written += len(chunk)
+                        if max_bytes is not None and written > max_bytes:
+                            raise MediaTooLargeError(f"the object is larger than {max_bytes} bytes")
+                        out.write(chunk)
         except BaseException:
             Path(dest_path).unlink(missing_ok=True)
             raise

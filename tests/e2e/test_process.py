@@ -28,10 +28,13 @@ main()
 OUTPUTS = {"transcript.txt", "subtitles.vtt", "subtitles.srt", "thumbnail.jpg", "metadata.json"}
 
 
-def vproc(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def vproc(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `vproc ARGS` with a private TMPDIR (checked for leftovers) and no .env."""
     scratch = tmp_path / "tmp"
     scratch.mkdir(exist_ok=True)
+    extra_env = env
     env = {
         **os.environ,
         "TMPDIR": str(scratch),
@@ -41,6 +44,7 @@ def vproc(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "WHISPER_MODEL": "",
     }
     env.pop("WHISPER_MODEL")
+    env.update(extra_env or {})
     result = subprocess.run(
         [sys.executable, "-c", VPROC, *args],
         cwd=tmp_path,
@@ -107,4 +111,42 @@ def test_bad_input_exits_1_with_one_line(tmp_path: Path, name, make, message) ->
     assert result.stderr.startswith(message), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("holiday.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:11\n#EXTINF:10.6,\n{}\n#EXT-X-ENDLIST\n"),
+        ("list.ffconcat", "ffconcat version 1.0\nfile '{}'\n"),
+    ],
+    ids=["hls", "ffconcat"],
+)
+def test_a_file_that_refers_to_other_files_is_refused(tmp_path: Path, name, body) -> None:
+    other = fixtures.remux(fixtures.SPEECH_MP4, tmp_path / "someone-else.mkv")
+    source = tmp_path / name
+    source.write_text(body.format(other), "utf-8")
+    out = tmp_path / "out"
+    result = vproc(tmp_path, "process", str(source), "--out", str(out))
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.startswith("error: "), result.stderr
+    assert "not supported" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_process_honours_the_media_limits(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = vproc(
+        tmp_path,
+        "process",
+        str(fixtures.SPEECH_MP4),
+        "--out",
+        str(out),
+        env={"MAX_MEDIA_SECONDS": "5"},
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: the video is 10.6 s long"), result.stderr
+    assert "MAX_MEDIA_SECONDS = 5" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()

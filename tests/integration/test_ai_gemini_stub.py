@@ -18,7 +18,9 @@ from processor.ai.metadata import GeneratedMetadata, MetadataContext, MetadataGe
 from processor.ai.transcription import Segment, Transcript
 from processor.errors import (
     AIBlockedError,
+    AIModelUnavailableError,
     AINoResponseError,
+    AIRequestRejectedError,
     ConfigurationError,
     ProviderRateLimitedError,
     ProviderUnavailableError,
@@ -33,6 +35,7 @@ from tests.support.gemini_stub import (
     GeminiStub,
     Reply,
     blocked_prompt_response,
+    camel_keys,
     candidate_response,
     empty_response,
     error_body,
@@ -111,6 +114,66 @@ def test_success_sends_one_structured_request_with_the_transcript(
     assert "[00:12] Leases expire when a worker dies." in prompt
     assert "File name: queue.mp4" in prompt
     assert "5 to 15" in body["systemInstruction"]["parts"][0]["text"]
+    # Gemini 3 models take a thinking level (no budget) and keep their default temperature.
+    assert camel_keys(config["thinkingConfig"]) == {"thinkingLevel": "LOW"}
+    assert "temperature" not in config
+
+
+def test_a_retired_model_fails_at_once_naming_gemini_model(
+    stub: GeminiStub, sleeps: list[float]
+) -> None:
+    generator = GeminiMetadataGenerator(
+        API_KEY,
+        "gemini-2.5-flash",
+        base_url=stub.base_url,
+        retry=RetryPolicy(jitter=0),
+        sleep=sleeps.append,
+    )
+    stub.reply(candidate_response(ANSWER))
+    try:
+        with pytest.raises(AIModelUnavailableError) as caught:
+            generator.generate_metadata(TALK, CONTEXT)
+    finally:
+        generator.close()
+    assert caught.value.error_code == "ai_model_unavailable"
+    assert not caught.value.retryable
+    assert "GEMINI_MODEL" in caught.value.message
+    assert "gemini-2.5-flash" in caught.value.message
+    assert "gemini-3.5-flash" in caught.value.message  # what to use instead
+    assert len(stub.generate_requests) == 1
+    assert sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (f"Model {MODEL} is no longer available. Use another model.", AIModelUnavailableError),
+        (f"models/{MODEL} is not supported for generateContent.", AIModelUnavailableError),
+        ('Invalid JSON payload received. Unknown name "foo".', AIRequestRejectedError),
+    ],
+)
+def test_a_400_about_the_model_is_model_unavailable_and_others_are_rejections(
+    stub: GeminiStub, generator: GeminiMetadataGenerator, message: str, expected: type
+) -> None:
+    stub.reply(Reply(error_body(400, "INVALID_ARGUMENT", message), 400))
+    with pytest.raises(expected) as caught:
+        generator.generate_metadata(TALK, CONTEXT)
+    assert type(caught.value) is expected
+    assert not caught.value.retryable
+    assert len(stub.generate_requests) == 1
+
+
+def test_a_2x_model_still_gets_a_request_it_accepts(httpserver: HTTPServer) -> None:
+    """Before Gemini 3 a thinking level is refused; the adapter sends the older shape."""
+    stub = GeminiStub(httpserver, models={"gemini-2.5-flash-lite": ("generateContent",)})
+    stub.reply(candidate_response(ANSWER))
+    generator = GeminiMetadataGenerator(API_KEY, "gemini-2.5-flash-lite", base_url=stub.base_url)
+    generator.generate_metadata(TALK, CONTEXT)
+    generator.close()
+    [request] = stub.generate_requests
+    config = request.json()["generationConfig"]
+    assert "thinkingConfig" not in config
+    assert config["temperature"] == 0.4
 
 
 def test_429_then_success_waits_as_told(
@@ -398,3 +461,22 @@ def test_metadata_contract(backend: MetadataGenerator) -> None:
     starts = [c.start_time for c in metadata.chapters]
     assert starts and starts[0] == 0.0 and starts == sorted(set(starts))
     assert all(s < TALK.duration_seconds for s in starts)
+
+
+def test_the_stand_in_refuses_a_thinking_budget_for_gemini_3(stub: GeminiStub) -> None:
+    """The shape check has teeth: a 2.5-style request to a 3.x model is a 400, as from the API."""
+    from google import genai
+    from google.genai import errors as genai_errors
+    from google.genai import types
+
+    client = genai.Client(
+        api_key=API_KEY, http_options=types.HttpOptions(base_url=stub.base_url, retry_options=None)
+    )
+    config = types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=512))
+    try:
+        with pytest.raises(genai_errors.ClientError) as caught:
+            client.models.generate_content(model=MODEL, contents="hi", config=config)
+    finally:
+        client.close()
+    assert caught.value.code == 400
+    assert "thinking_budget" in (caught.value.message or "")

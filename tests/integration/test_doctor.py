@@ -15,7 +15,6 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from processor.commands.doctor import (
     NAMES,
@@ -35,10 +34,16 @@ from processor.commands.doctor import (
 from processor.config import Settings
 from processor.services import Services
 from tests.support.databases import Server
-from tests.support.gemini_stub import API_KEY, MODEL, GeminiStub, Reply, error_body
+from tests.support.gemini_stub import (
+    API_KEY,
+    MODEL,
+    GeminiStub,
+    Reply,
+    error_body,
+    model_resource,
+)
 
 UNREACHABLE_URL = "postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=2"
-MODEL_PATH = re.compile(r"^/(?P<version>v1[a-z0-9]*)/models/(?P<model>[^/:]+)$")
 
 
 @pytest.fixture(autouse=True)
@@ -50,18 +55,23 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 class GeminiModels:
-    """`GET /v1beta/models/<model>` on the Gemini stub's server: one canned answer, recorded."""
+    """models.get on the Gemini stub: MODELS described, retired ids 404, or `reply` if set."""
 
     def __init__(self, server: HTTPServer) -> None:
-        self.base_url = GeminiStub(server).base_url
-        self.reply = Reply({"name": f"models/{MODEL}", "displayName": "Gemini 2.5 Flash"})
-        self.requests: list[dict[str, str]] = []
-        server.expect_request(MODEL_PATH, method="GET").respond_with_handler(self._get)
+        self.stub = GeminiStub(server)
+        self.base_url = self.stub.base_url
 
-    def _get(self, request: Request) -> Response:
-        self.requests.append({k.lower(): v for k, v in request.headers.items()})
-        body = json.dumps(self.reply.body)
-        return Response(body, status=self.reply.status, mimetype="application/json")
+    @property
+    def reply(self) -> Reply | None:
+        return self.stub.model_reply
+
+    @reply.setter
+    def reply(self, value: Reply) -> None:
+        self.stub.model_reply = value
+
+    @property
+    def requests(self) -> list[dict[str, str]]:
+        return [r.headers for r in self.stub.model_requests]
 
 
 @pytest.fixture
@@ -425,6 +435,64 @@ def test_gemini_accepts_a_valid_key(tmp_path: Path, gemini: GeminiModels) -> Non
     assert check.status == "OK", check
     assert f"models/{MODEL} available" in check.detail
     assert "AI_PROVIDER=gemini" in check.detail
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-flash", "gemini-9-imaginary"])
+def test_gemini_names_a_replacement_for_a_retired_or_unknown_model(
+    tmp_path: Path, gemini: GeminiModels, model: str
+) -> None:
+    settings = settings_for(
+        tmp_path, gemini_api_key=API_KEY, gemini_base_url=gemini.base_url, gemini_model=model
+    )
+
+    check = check_gemini(settings)
+
+    assert check.status == "FAIL", check
+    assert f"GEMINI_MODEL {model} is not available" in check.detail
+    assert "GEMINI_MODEL=gemini-3.5-flash" in (check.fix or "")
+    [asked] = gemini.stub.model_requests
+    assert asked.path.endswith(f"/models/{model}")
+    assert_one_line([check])
+
+
+def test_gemini_refuses_a_model_without_generate_content(
+    tmp_path: Path, gemini: GeminiModels
+) -> None:
+    settings = settings_for(
+        tmp_path,
+        gemini_api_key=API_KEY,
+        gemini_base_url=gemini.base_url,
+        gemini_model="gemini-embedding-001",
+    )
+
+    check = check_gemini(settings)
+
+    assert check.status == "FAIL", check
+    assert "does not support generateContent" in check.detail
+    assert "GEMINI_MODEL=gemini-3.5-flash" in (check.fix or "")
+
+
+def test_gemini_warns_when_the_model_id_is_routed_to_another_model(
+    tmp_path: Path, gemini: GeminiModels
+) -> None:
+    gemini.reply = Reply(model_resource("gemini-3.1-flash-lite", ("generateContent",)))
+    settings = settings_for(tmp_path, gemini_api_key=API_KEY, gemini_base_url=gemini.base_url)
+
+    check = check_gemini(settings)
+
+    assert check.status == "WARN", check
+    assert f"GEMINI_MODEL {MODEL} is answered by gemini-3.1-flash-lite" in check.detail
+    assert "GEMINI_MODEL=gemini-3.5-flash" in (check.fix or "")
+
+
+def test_the_default_model_is_one_the_api_serves(tmp_path: Path, gemini: GeminiModels) -> None:
+    settings = settings_for(tmp_path, gemini_api_key=API_KEY, gemini_base_url=gemini.base_url)
+    assert settings.gemini_model == MODEL
+
+    check = check_gemini(settings)
+
+    assert check.status == "OK", check
+    assert "generateContent" in check.detail
 
 
 @pytest.mark.parametrize(

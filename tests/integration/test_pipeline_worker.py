@@ -15,7 +15,9 @@ from typing import Any
 import psycopg
 import psycopg.rows
 import pytest
+from pytest_httpserver import HTTPServer
 
+from processor.ai.gemini import GeminiMetadataGenerator
 from processor.ai.metadata import GeneratedMetadata, MetadataContext
 from processor.ai.transcription import Transcript
 from processor.ai.whisper import WhisperTranscriber
@@ -27,6 +29,7 @@ from processor.queue.worker import Worker, WorkerOptions
 from processor.storage.local import LocalStorage
 from tests.fixtures import make_fixtures as fixtures
 from tests.support.fake_metadata import FilenameMetadataGenerator
+from tests.support.gemini_stub import API_KEY, GeminiStub
 from tests.support.seed import create_user, insert_video_as
 
 
@@ -215,3 +218,27 @@ def test_job_ids_and_owners_shape_the_artifact_keys(admin, db, whisper, tmp_path
     owners = {str(job(admin, j)["owner_id"]) for j in (first, second)}
     assert len(keys) == 2 and {k.split("/")[0] for k in keys} == owners
     assert all(uuid.UUID(k.split("/")[0]) for k in keys)
+
+
+def test_a_retired_gemini_model_fails_the_job_once(
+    admin, db, whisper, tmp_path, httpserver: HTTPServer
+) -> None:
+    """A shut-down model id is permanent: one generateContent call, no retries, no backoff."""
+    stub = GeminiStub(httpserver)
+    store = LocalStorage(tmp_path / "store")
+    job_id = upload(admin, store, fixtures.SPEECH_MP4)
+    gemini = GeminiMetadataGenerator(API_KEY, "gemini-2.5-flash", base_url=stub.base_url)
+    try:
+        run_worker(db, pipeline_for(tmp_path, store, whisper, gemini))
+    finally:
+        gemini.close()
+    row = job(admin, job_id)
+    assert (row["status"], row["error_code"], row["attempts"]) == (
+        "FAILED",
+        "ai_model_unavailable",
+        1,
+    )
+    assert "GEMINI_MODEL" in row["error_message"]
+    assert "gemini-2.5-flash" in row["error_message"]
+    assert row["processing_stages"]["metadata"]["status"] == "failed"
+    assert len(stub.generate_requests) == 1

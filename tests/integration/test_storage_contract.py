@@ -24,7 +24,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from processor.errors import PermanentError, SourceMissingError
+from processor.errors import MediaTooLargeError, PermanentError, SourceMissingError
 from processor.storage import Storage
 from processor.storage.local import LocalStorage
 from tests.support.waiting import wait_until
@@ -220,6 +220,16 @@ def test_put_then_download_round_trips_large_files(storage: Storage, tmp_path: P
     size = storage.download_to("videos", "owner/big.mp4", tmp_path / "dest")
     assert size == len(data)
     assert (tmp_path / "dest").read_bytes() == data
+
+
+def test_download_refuses_an_object_over_max_bytes(storage: Storage, tmp_path: Path) -> None:
+    data = os.urandom(2 * 1024 * 1024 + 5)
+    storage.put_file("videos", "owner/huge.mp4", write(tmp_path / "src", data), "video/mp4")
+    with pytest.raises(MediaTooLargeError):
+        storage.download_to("videos", "owner/huge.mp4", tmp_path / "dest", max_bytes=len(data) - 1)
+    assert not (tmp_path / "dest").exists()
+    size = storage.download_to("videos", "owner/huge.mp4", tmp_path / "dest", max_bytes=len(data))
+    assert size == len(data) and (tmp_path / "dest").read_bytes() == data
 
 
 def test_put_is_an_upsert(storage: Storage, tmp_path: Path) -> None:

@@ -7,6 +7,9 @@ private Realtime channel join with its access token.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import subprocess
 import sys
 import threading
@@ -20,13 +23,20 @@ from pytest_httpserver import HTTPServer
 
 from processor.commands.supabase_road import submit_via_supabase, watch_via_realtime
 from processor.config import Settings
-from processor.errors import ConfigurationError, DatabaseError, NotFoundError, PermanentError
+from processor.errors import (
+    ConfigurationError,
+    DatabaseError,
+    NotFoundError,
+    PermanentError,
+    StorageUnavailableError,
+)
 from tests.support.supabase_stubs import (
     ANON_KEY,
     EMAIL,
     JOB_EVENT_FIELDS,
     JOB_ID,
     PASSWORD,
+    TUS_PATH,
     USER_ID,
     RealtimeStub,
     SupabaseHttpStub,
@@ -108,6 +118,23 @@ def test_submit_signs_in_uploads_into_the_users_folder_and_inserts_the_row(
     assert submitted.user_id == USER_ID
     assert submitted.size_bytes == video.stat().st_size
     httpserver.check_assertions()
+
+
+def test_a_non_ascii_file_name_gets_an_ascii_key_and_keeps_its_name(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    stub = SupabaseHttpStub(httpserver)
+    video = tmp_path / "Café ñandú – ビデオ.mp4"
+    video.write_bytes(b"not a video")
+
+    submitted = submit_via_supabase(settings_for(stub.url), video, email=EMAIL, password=PASSWORD)
+
+    assert submitted.storage_path == f"{USER_ID}/{submitted.video_id}/Cafe_nandu_.mp4"
+    (upload,) = stub.requests_to("POST", "/storage/v1/object/")
+    assert upload.path == f"/storage/v1/object/videos/{submitted.storage_path}"
+    (insert,) = stub.requests_to("POST", "/rest/v1/videos")
+    assert insert.json["original_filename"] == "Café ñandú – ビデオ.mp4"
+    assert insert.json["storage_path"] == submitted.storage_path
 
 
 def test_submit_sends_the_given_content_type(httpserver: HTTPServer, video: Path) -> None:
@@ -499,8 +526,10 @@ def test_submit_streams_the_upload_instead_of_reading_the_file_into_memory(
     tiny_peak_kib = peak_rss_of_submit(stub, tiny)
     big_peak_kib = peak_rss_of_submit(stub, big)
 
+    # The tiny file goes as one multipart upload, the big one resumably in 6 MiB chunks.
     uploads = stub.requests_to("POST", "/storage/v1/object/")
-    assert [u.files["file"].size_bytes for u in uploads] == [1024, BIG_UPLOAD_BYTES]
+    assert [u.files["file"].size_bytes for u in uploads] == [1024]
+    assert [u.offset for u in stub.tus_uploads.values()] == [BIG_UPLOAD_BYTES]
     grown_mib = (big_peak_kib - tiny_peak_kib) / 1024
     assert grown_mib < 32, (
         f"uploading {BIG_UPLOAD_BYTES >> 20} MiB grew the client by {grown_mib:.0f} MiB"
@@ -598,3 +627,107 @@ def test_cli_watch_realtime_of_a_job_that_does_not_end_in_time_exits_one(
     assert result.exit_code == 1, result.output
     assert f"job {JOB_ID} PROCESSING" in result.output
     assert f"job {JOB_ID} did not end within 1.5 s" in result.output
+
+
+# --- resumable (TUS) uploads ------------------------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def large_video(tmp_path: Path) -> Path:
+    """Two full 6 MiB chunks and a short tail: above the standard-upload size."""
+    path = tmp_path / "Long talk – ünïcode.mp4"
+    path.write_bytes(os.urandom(12 * MIB + 123))
+    return path
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_large_file_goes_up_resumably_in_6_mib_chunks(
+    httpserver: HTTPServer, large_video: Path
+) -> None:
+    stub = SupabaseHttpStub(httpserver)
+
+    submitted = submit_via_supabase(
+        settings_for(stub.url), large_video, email=EMAIL, password=PASSWORD
+    )
+
+    assert submitted.storage_path == f"{USER_ID}/{submitted.video_id}/Long_talk_unicode.mp4"
+    assert stub.requests_to("POST", "/storage/v1/object/") == []  # no standard upload
+    (create,) = stub.requests_to("POST", TUS_PATH)
+    assert create.path == TUS_PATH
+    assert create.headers["tus-resumable"] == "1.0.0"
+    assert create.headers["upload-length"] == str(large_video.stat().st_size)
+    assert create.headers["x-upsert"] == "true"
+    assert_user_headers(stub, create.headers)
+    # Every pair is `key base64(value)`, as TUS 1.0.0 defines Upload-Metadata.
+    pairs = dict(item.split(" ") for item in create.headers["upload-metadata"].split(","))
+    assert {k: base64.b64decode(v).decode() for k, v in pairs.items()} == {
+        "bucketName": "videos",
+        "objectName": submitted.storage_path,
+        "contentType": "video/mp4",
+        "cacheControl": "3600",
+    }
+
+    patches = stub.requests_to("PATCH", f"{TUS_PATH}/")
+    assert [(p.json["offset"], p.json["size"]) for p in patches] == [
+        (0, 6 * MIB),
+        (6 * MIB, 6 * MIB),
+        (12 * MIB, 123),
+    ]
+    for patch in patches:
+        assert patch.headers["tus-resumable"] == "1.0.0"
+        assert patch.headers["content-type"] == "application/offset+octet-stream"
+        assert patch.headers["upload-offset"] == str(patch.json["offset"])
+        assert_user_headers(stub, patch.headers)
+    assert stub.requests_to("HEAD", TUS_PATH) == []
+
+    (upload,) = stub.tus_uploads.values()
+    assert (upload.offset, upload.length) == (large_video.stat().st_size,) * 2
+    assert upload.sha256 == sha256_of(large_video)
+    (insert,) = stub.requests_to("POST", "/rest/v1/videos")
+    assert insert.json["original_filename"] == large_video.name
+    assert insert.json["storage_path"] == submitted.storage_path
+    assert insert.json["size_bytes"] == large_video.stat().st_size
+
+
+def test_an_interrupted_chunk_resumes_from_the_servers_offset(
+    httpserver: HTTPServer, large_video: Path
+) -> None:
+    stub = SupabaseHttpStub(httpserver)
+    stub.interrupt_patches = {1}  # the second chunk: half of it is stored, then a 502
+
+    submit_via_supabase(settings_for(stub.url), large_video, email=EMAIL, password=PASSWORD)
+
+    tus = [r for r in stub.requests if r.path.startswith(TUS_PATH)]
+    assert [r.method for r in tus] == ["POST", "PATCH", "PATCH", "HEAD", "PATCH"]
+    patches = [r for r in tus if r.method == "PATCH"]
+    # The server kept 3 MiB of the interrupted chunk; the rest goes from there.
+    assert [(p.json["offset"], p.json["size"]) for p in patches] == [
+        (0, 6 * MIB),
+        (6 * MIB, 6 * MIB),
+        (9 * MIB, 3 * MIB + 123),
+    ]
+    (head,) = [r for r in tus if r.method == "HEAD"]
+    assert head.headers["tus-resumable"] == "1.0.0"
+    assert_user_headers(stub, head.headers)
+    (upload,) = stub.tus_uploads.values()
+    assert upload.offset == large_video.stat().st_size
+    assert upload.sha256 == sha256_of(large_video)
+    assert len(stub.requests_to("POST", "/rest/v1/videos")) == 1
+
+
+def test_a_chunk_that_keeps_failing_is_storage_unavailable(
+    httpserver: HTTPServer, large_video: Path
+) -> None:
+    stub = SupabaseHttpStub(httpserver)
+    stub.interrupt_patches = set(range(100))
+
+    with pytest.raises(StorageUnavailableError, match="502"):
+        submit_via_supabase(settings_for(stub.url), large_video, email=EMAIL, password=PASSWORD)
+
+    assert len(stub.requests_to("HEAD", TUS_PATH)) == 3  # one per retry, then it gives up
+    assert stub.requests_to("POST", "/rest/v1/videos") == []

@@ -28,6 +28,9 @@ CONTRACT = [
     "WORKER_CONCURRENCY",
     "JOB_LEASE_SECONDS",
     "JOB_MAX_ATTEMPTS",
+    "MAX_MEDIA_SECONDS",
+    "MAX_SOURCE_BYTES",
+    "MAX_FRAME_PIXELS",
 ]
 
 
@@ -56,6 +59,18 @@ def test_defaults_need_no_keys() -> None:
     assert s.storage_backend == "local"
     assert s.effective_ai_provider == "local"
     assert (s.videos_bucket, s.artifacts_bucket) == ("videos", "video-artifacts")
+
+
+def test_media_limits_default_to_four_hours_5_gib_and_8k(monkeypatch) -> None:
+    settings = Settings(_env_file=None)
+    assert settings.max_media_seconds == 14_400
+    assert settings.max_source_bytes == 5_368_709_120  # the videos bucket's file_size_limit
+    assert settings.max_frame_pixels == 7680 * 4320
+    monkeypatch.setenv("MAX_MEDIA_SECONDS", "60")
+    assert Settings(_env_file=None).max_media_seconds == 60
+    monkeypatch.setenv("MAX_FRAME_PIXELS", "0")
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)
 
 
 def test_gemini_is_the_default_provider_once_a_key_is_set(monkeypatch) -> None:

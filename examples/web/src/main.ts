@@ -234,7 +234,10 @@ function start(): void {
       const { data } = await supabase.auth.getUser();
       if (!data.user) return say("Sign in first.");
       say(`Uploading ${file.name}…`);
-      const job = await submitVideo(supabase, data.user.id, file);
+      const project = { url, apiKey: anonKey };
+      const job = await submitVideo(supabase, project, data.user.id, file, (fraction) =>
+        say(`Uploading ${file.name}: ${Math.round(fraction * 100)} %`)
+      );
       jobs.set(job.id, job);
       renderJobs(supabase);
       say(`Queued job ${job.id}.`);

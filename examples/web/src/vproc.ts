@@ -4,6 +4,7 @@
  * `job-artifacts` function.
  */
 import type { RealtimeSystemPayload, SupabaseClient } from "@supabase/supabase-js";
+import { Upload } from "tus-js-client";
 import type { Database, Tables } from "../../../supabase/types/database.ts";
 import type {
   JobArtifactsError,
@@ -31,27 +32,73 @@ export type JobSummary = Pick<
   | "updated_at"
 > & { video: { original_filename: string | null } | null };
 
-/** A storage key in the user's folder: `<uid>/<random>/<file name>` (the policies require `<uid>/`). */
-export function storagePathFor(userId: string, fileName: string): string {
-  const safe = fileName.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^\.+/, "") || "video";
-  return `${userId}/${crypto.randomUUID()}/${safe}`;
+/** Letters NFKD leaves whole that have a usual ASCII spelling. */
+const ASCII_SPELLINGS: Record<string, string> = {
+  ß: "ss", ẞ: "SS", æ: "ae", Æ: "AE", œ: "oe", Œ: "OE", ø: "o", Ø: "O", đ: "d", Đ: "D",
+  ð: "d", Ð: "D", ł: "l", Ł: "L", þ: "th", Þ: "Th", ı: "i",
+};
+
+function asciiLetters(text: string): string {
+  return [...text].map((c) => ASCII_SPELLINGS[c] ?? c).join("").normalize("NFKD")
+    .replace(/[^\x00-\x7f]/g, "");
 }
 
 /**
+ * An object name Supabase Storage accepts: Storage refuses keys outside its S3-safe ASCII set
+ * (`InvalidKey`), so accents are dropped, other scripts removed, and a name with nothing
+ * readable left becomes `video` (keeping its extension). The same rule as `vproc submit`'s
+ * `safe_object_name`; the user's own name goes into `original_filename`.
+ */
+export function safeObjectName(fileName: string): string {
+  const base = fileName.split("/").pop() ?? "";
+  const dot = base.lastIndexOf(".");
+  const hasExt = dot > 0 && base.slice(0, dot).replace(/\./g, "") !== "";
+  const ext = hasExt ? asciiLetters(base.slice(dot + 1)).replace(/[^A-Za-z0-9]+/g, "").slice(0, 16) : "";
+  let stem = asciiLetters(hasExt ? base.slice(0, dot) : base)
+    .replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[._]+/, "").replace(/\.+$/, "");
+  if (stem.replace(/[_-]/g, "") === "") stem = "video";
+  stem = stem.slice(0, ext ? 200 - ext.length - 1 : 200);
+  return ext ? `${stem}.${ext}` : stem;
+}
+
+/** A storage key in the user's folder: `<uid>/<random>/<safe name>` (the policies require `<uid>/`). */
+export function storagePathFor(userId: string, fileName: string): string {
+  return `${userId}/${crypto.randomUUID()}/${safeObjectName(fileName)}`;
+}
+
+/** The project a client talks to: what `createClient` was given. */
+export interface SupabaseProject {
+  url: string;
+  /** The publishable (or legacy anon) key; sent as `apikey`. */
+  apiKey: string;
+}
+
+/** Supabase Storage takes resumable uploads in chunks of exactly 6 MiB. */
+export const RESUMABLE_CHUNK_BYTES = 6 * 1024 * 1024;
+
+/**
  * Upload `file` to the `videos` bucket and insert its `videos` row; the database queues the
- * job in the same transaction as the insert. Returns the new job.
+ * job in the same transaction as the insert. Returns the new job. Files above 6 MiB go as a
+ * resumable (TUS) upload, which survives dropped connections; smaller ones as one request.
  */
 export async function submitVideo(
   supabase: VprocClient,
+  project: SupabaseProject,
   userId: string,
   file: File,
+  onProgress?: (fraction: number) => void,
 ): Promise<JobSummary> {
   const storagePath = storagePathFor(userId, file.name);
-  const upload = await supabase.storage.from("videos").upload(storagePath, file, {
-    contentType: file.type || "video/mp4",
-    upsert: false,
-  });
-  if (upload.error) throw new Error(`upload failed: ${upload.error.message}`);
+  const contentType = file.type || "video/mp4";
+  if (file.size > RESUMABLE_CHUNK_BYTES) {
+    await uploadResumable(supabase, project, "videos", storagePath, file, contentType, onProgress);
+  } else {
+    const upload = await supabase.storage.from("videos").upload(storagePath, file, {
+      contentType,
+      upsert: false,
+    });
+    if (upload.error) throw new Error(`upload failed: ${upload.error.message}`);
+  }
 
   // uploader_user_id defaults to auth.uid(); RLS refuses a storage_path outside <uid>/.
   const video = await supabase
@@ -73,6 +120,46 @@ export async function submitVideo(
     .single();
   if (job.error) throw new Error(`reading the job failed: ${job.error.message}`);
   return job.data;
+}
+
+/**
+ * Upload through Storage's TUS endpoint with tus-js-client, as Supabase's resumable-upload
+ * guide does: 6 MiB chunks, retries that resume from the server's offset, and the current
+ * access token on every request (a long upload can outlive a token; getSession refreshes it).
+ */
+export async function uploadResumable(
+  supabase: VprocClient,
+  project: SupabaseProject,
+  bucket: string,
+  objectName: string,
+  file: File,
+  contentType: string,
+  onProgress?: (fraction: number) => void,
+): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const upload = new Upload(file, {
+      endpoint: `${project.url.replace(/\/+$/, "")}/storage/v1/upload/resumable`,
+      retryDelays: [0, 3000, 5000, 10000, 20000],
+      headers: { apikey: project.apiKey, "x-upsert": "false" },
+      uploadDataDuringCreation: true,
+      removeFingerprintOnSuccess: true,
+      metadata: { bucketName: bucket, objectName, contentType, cacheControl: "3600" },
+      chunkSize: RESUMABLE_CHUNK_BYTES,
+      onBeforeRequest: async (request) => {
+        const { data } = await supabase.auth.getSession();
+        if (!data.session) throw new Error("signed out during the upload");
+        request.setHeader("authorization", `Bearer ${data.session.access_token}`);
+      },
+      onProgress: (sent, total) => onProgress?.(total ? sent / total : 0),
+      onError: (error) => reject(new Error(`upload failed: ${error.message}`)),
+      onSuccess: () => resolve(),
+    });
+    // Continue an upload of the same file that an earlier page load left unfinished.
+    upload.findPreviousUploads().then((previous) => {
+      if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
+      upload.start();
+    }, reject);
+  });
 }
 
 /** The caller's most recent jobs (RLS returns only theirs). */

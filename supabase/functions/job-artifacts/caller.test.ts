@@ -148,7 +148,7 @@ async function setup(configure: (fake: FakeSupabase) => void = () => {}) {
   fake.validTokens.set(token, userClaims(ALICE));
   configure(fake);
   const config: CallerConfig = {
-    supabase: { url: SUPABASE_URL, anonKey: ANON_KEY },
+    supabase: { url: SUPABASE_URL, publishableKey: ANON_KEY, secretKey: null, jwks: null },
     artifacts: { backend: "supabase", bucket: "video-artifacts" },
     fetch: fake.fetch,
   };
@@ -272,6 +272,7 @@ Deno.test("configFromEnv: Supabase Storage by default, GCS on request", async ()
     bucket: "results",
   });
   await assert.rejects(configFromEnv({ SUPABASE_URL }), /SUPABASE_ANON_KEY/);
+  await assert.rejects(configFromEnv({ SUPABASE_URL }), /SUPABASE_PUBLISHABLE_KEYS/);
   await assert.rejects(configFromEnv({ ...base, STORAGE_BACKEND: "gcs" }), /GCS_BUCKET_NAME/);
 });
 

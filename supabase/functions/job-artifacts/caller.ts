@@ -49,7 +49,8 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /**
  * Build the configuration from the function's environment and secrets:
- * SUPABASE_URL, SUPABASE_ANON_KEY, ARTIFACTS_BUCKET (default `video-artifacts`),
+ * SUPABASE_URL, SUPABASE_PUBLISHABLE_KEYS (or SUPABASE_ANON_KEY), SUPABASE_JWKS (optional),
+ * ARTIFACTS_BUCKET (default `video-artifacts`),
  * STORAGE_BACKEND (`gcs`: GCS_BUCKET_NAME and GCS_SERVICE_ACCOUNT_JSON; anything else:
  * Supabase Storage). Throws when a required value is missing.
  */
@@ -72,8 +73,11 @@ export async function configFromEnv(env: Env): Promise<CallerConfig> {
 export function supabaseAuthenticator(config: CallerConfig): Deps["authenticate"] {
   return async (token: string) => {
     const client = createCallerClient(config.supabase, token, config.fetch);
-    // getClaims verifies asymmetric JWTs locally (JWKS) and asks Auth about the others.
-    const { data, error } = await client.auth.getClaims(token);
+    // The platform's verify_jwt gate is off for this function (config.toml): this is the
+    // check. getClaims verifies asymmetric JWTs locally against the JWKS (SUPABASE_JWKS, else
+    // Auth's /.well-known/jwks.json) and asks Auth (getUser) about symmetric ones.
+    const jwks = config.supabase.jwks;
+    const { data, error } = await client.auth.getClaims(token, jwks ? { jwks } : undefined);
     if (error) {
       if (isAuthRetryableFetchError(error) || (isAuthApiError(error) && error.status >= 500)) {
         throw new UpstreamError("auth", `verifying the token failed: ${error.message}`, {

@@ -56,3 +56,34 @@ export async function rsaServiceAccountKey(): Promise<{ pem: string; publicKey: 
     publicKey: pair.publicKey,
   };
 }
+
+/** A fresh ES256 signing key as Supabase Auth's asymmetric JWT keys are, with its public JWK. */
+export async function es256SigningKey(
+  kid: string,
+): Promise<{ privateKey: CryptoKey; jwk: JsonWebKey & { kid: string } }> {
+  const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+    "sign",
+    "verify",
+  ]);
+  const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
+  return {
+    privateKey: pair.privateKey,
+    jwk: { ...jwk, kid, alg: "ES256", use: "sig", key_ops: ["verify"] },
+  };
+}
+
+/** An ES256 JWT over `claims` with `kid` in its header. */
+export async function es256Jwt(
+  claims: Record<string, unknown>,
+  privateKey: CryptoKey,
+  kid: string,
+): Promise<string> {
+  const header = { alg: "ES256", typ: "JWT", kid };
+  const unsigned = `${base64url(text(header))}.${base64url(text(claims))}`;
+  const signature = await crypto.subtle.sign(
+    { name: "ECDSA", hash: "SHA-256" },
+    privateKey,
+    new TextEncoder().encode(unsigned),
+  );
+  return `${unsigned}.${base64url(new Uint8Array(signature))}`;
+}
