@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import PurePath
 
 import yake
@@ -312,14 +313,31 @@ def _script_terms(text: str) -> list[_Keyphrase]:
     A katakana run, or a kanji run of 2..MAX_TERM_CHARS characters, is a term as it stands
     (Japanese compounds: 電球, キャンプ). A longer kanji run (Chinese has no kana between
     words) is cut at function characters, and what is still long into character pairs, as
-    most Chinese words are two characters.
+    most Chinese words are two characters; two pairs that only ever occur together are one
+    four-character term (人工 + 智能).
     """
+    groups = [
+        [(match.start() + offset, piece) for offset, piece in group]
+        for match in _TERM_RUN.finditer(text)
+        for group in _term_groups(match.group(0))
+    ]
+    single = Counter(piece for group in groups for _, piece in group)
+    adjacent = Counter((a[1], b[1]) for group in groups for a, b in pairwise(group))
     counts: Counter[str] = Counter()
     first: dict[str, int] = {}
-    for match in _TERM_RUN.finditer(text):
-        for offset, piece in _term_pieces(match.group(0)):
+    for group in groups:
+        i = 0
+        while i < len(group):
+            position, piece = group[i]
+            step = 1
+            if i + 1 < len(group):
+                nxt = group[i + 1][1]
+                together = adjacent[(piece, nxt)]
+                if together >= 2 and together == single[piece] == single[nxt]:
+                    piece, step = piece + nxt, 2
             counts[piece] += 1
-            first.setdefault(piece, match.start() + offset)
+            first.setdefault(piece, position)
+            i += step
     ranked = sorted(counts, key=lambda t: (-counts[t], -len(t), first[t]))
     terms: list[_Keyphrase] = []
     for order, term in enumerate(ranked):
@@ -336,21 +354,21 @@ def _script_terms(text: str) -> list[_Keyphrase]:
     return terms
 
 
-def _term_pieces(run: str) -> list[tuple[int, str]]:
-    """(offset, term) pieces of one script run (see `_script_terms`)."""
+def _term_groups(run: str) -> list[list[tuple[int, str]]]:
+    """Runs of adjacent (offset, term) pieces of one script run (see `_script_terms`)."""
     if not _KANJI.fullmatch(run) or len(run) <= MAX_TERM_CHARS:
-        return [(0, run[:30])] if len(run) >= 2 else []
-    pieces: list[tuple[int, str]] = []
+        return [[(0, run[:30])]] if len(run) >= 2 else []
+    groups: list[list[tuple[int, str]]] = []
     position = 0
     for part in _CHINESE_PARTICLES.split(run):
         start = run.index(part, position) if part else position
         position = start + len(part)
         if len(part) <= MAX_TERM_CHARS:
             if len(part) >= 2:
-                pieces.append((start, part))
+                groups.append([(start, part)])
             continue
-        pieces.extend((start + i, part[i : i + 2]) for i in range(0, len(part) - 1, 2))
-    return pieces
+        groups.append([(start + i, part[i : i + 2]) for i in range(0, len(part) - 1, 2)])
+    return groups
 
 
 def _contains(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:

@@ -245,8 +245,3 @@ def _load(path: str, device: str, compute_type: str, cpu_threads: int) -> Any:
 
 
 MODELS = ModelCache()
-
-
-def is_english_only(name: str) -> bool:
-    """Whether a model name says it is English-only (`tiny.en`, `…/whisper-base.en`)."""
-    return Path(name.rstrip("/")).name.endswith(".en")
