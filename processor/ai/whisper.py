@@ -43,6 +43,7 @@ BOUNDARY_SEARCH_SECONDS = 20.0  # a window ends at the quietest point of its las
 ENERGY_FRAME_SECONDS = 0.05
 LOCK_POLL_SECONDS = 0.5  # how often a job waiting for the model checks for cancellation
 PROMPT_CHARS = 200  # text of the previous window passed on as context
+DETECT_SECONDS = 30  # Whisper detects the language on one 30 s input
 BUNDLED_MODEL_NAME = ENGLISH_MODEL_NAME
 ENGLISH = "en"
 
@@ -242,9 +243,15 @@ class WhisperTranscriber:
             detector = self._loaded(path)
         from faster_whisper.vad import collect_chunks, get_speech_timestamps
 
-        for _offset, samples, _total in _windows(audio_path, self.window_seconds):
-            chunks = get_speech_timestamps(samples)
-            if not chunks:
+        step = DETECT_SECONDS * SAMPLE_RATE
+        for _offset, window, _total in _windows(audio_path, self.window_seconds):
+            # Look for speech 30 s at a time: most files speak early, and VAD costs per second.
+            for start in range(0, len(window), step):
+                samples = window[start : start + step]
+                chunks = get_speech_timestamps(samples)
+                if chunks:
+                    break
+            else:
                 continue
             speech = np.concatenate(collect_chunks(samples, chunks)[0])
             with self._locked(detector, should_stop):
