@@ -139,6 +139,14 @@ def _segments_from_json(items: Any) -> tuple[Segment, ...]:
     )
 
 
+def iso_language(code: str | None) -> str | None:
+    """An ISO 639 code (`es`, `haw`) from a BCP-47 tag (`es-ES`, `zh-Hans`); None if unusable."""
+    if not code:
+        return None
+    primary = code.strip().replace("_", "-").split("-")[0].lower()
+    return primary if 2 <= len(primary) <= 3 and primary.isascii() and primary.isalpha() else None
+
+
 def is_unspaced_script(text: str) -> bool:
     """Whether most letters of `text` belong to scripts written without spaces between words
     (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar)."""

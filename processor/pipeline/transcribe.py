@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
+from processor.ai.transcription import iso_language
 from processor.pipeline.artifacts import TRANSCRIPT_JSON, TRANSCRIPT_TXT, audio_path, upload
 from processor.pipeline.stage import StageContext, StageResult
 
@@ -22,6 +24,8 @@ class TranscribeStage:
         transcript = ctx.transcriber.transcribe(
             audio_path(ctx), on_progress=ctx.report, should_stop=ctx.raise_if_cancelled
         )
+        # Stored as ISO 639 (video_metadata.language): some backends answer in BCP-47.
+        transcript = replace(transcript, language=iso_language(transcript.language))
         text_path = ctx.work_dir / TRANSCRIPT_TXT
         text_path.write_text(transcript.text + ("\n" if transcript.text else ""), "utf-8")
         json_path = ctx.work_dir / TRANSCRIPT_JSON

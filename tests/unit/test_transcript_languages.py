@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from processor.ai.transcription import Segment, Transcript, Word, is_unspaced_script
+from processor.ai.transcription import (
+    Segment,
+    Transcript,
+    Word,
+    is_unspaced_script,
+    iso_language,
+)
 from processor.pipeline import subtitle_files_urls
 from processor.pipeline.stage import StageResult
 
@@ -52,3 +58,14 @@ def test_unspaced_scripts_are_told_apart() -> None:
     assert not is_unspaced_script("we ate 寿司 today")
     assert not is_unspaced_script("Привет, как дела?")
     assert not is_unspaced_script("")
+
+
+def test_languages_are_stored_as_iso_639_codes() -> None:
+    assert [iso_language(c) for c in ("es", "es-ES", "zh_Hans", "HAW", " en ")] == [
+        "es",
+        "es",
+        "zh",
+        "haw",
+        "en",
+    ]
+    assert [iso_language(c) for c in (None, "", "english", "x", "12")] == [None] * 5
