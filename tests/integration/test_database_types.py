@@ -1,9 +1,15 @@
-"""supabase/types/database.ts stays what the migrated schema says (scripts/gen_types.py)."""
+"""supabase/types/database.ts is what the Supabase CLI's generator prints for the migrations.
+
+The generator is @supabase/postgres-meta on Node.js (package.json pins the version the pinned
+CLI runs; scripts/typegen.py runs it as the CLI does). Outside CI the comparison is skipped
+when Node.js or the package is missing; in CI it must be there.
+"""
 
 from __future__ import annotations
 
 import difflib
 import importlib.util
+import os
 import re
 import sys
 from pathlib import Path
@@ -14,24 +20,28 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TYPES_FILE = ROOT / "supabase" / "types" / "database.ts"
-REGENERATE = (
-    "uv run python scripts/gen_types.py --database-url <migrated db> "
-    "--output supabase/types/database.ts"
-)
 
 
-def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_types", ROOT / "scripts" / "gen_types.py")
+def load_typegen() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("typegen", ROOT / "scripts" / "typegen.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("gen_types", module)
+    sys.modules.setdefault("typegen", module)
     spec.loader.exec_module(module)
     return module
 
 
+typegen = load_typegen()
+
+
 @pytest.fixture(scope="module")
-def gen_types() -> ModuleType:
-    return load_generator()
+def generator() -> None:
+    try:
+        typegen.generator_command()
+    except typegen.GeneratorMissingError as exc:
+        if os.environ.get("CI"):
+            raise RuntimeError(f"the type generator is required in CI: {exc}") from exc
+        pytest.skip(f"type generator not installed: {exc}")
 
 
 def row_block(text: str, table: str) -> str:
@@ -41,8 +51,8 @@ def row_block(text: str, table: str) -> str:
     return match.group(1)
 
 
-def test_committed_types_match_the_migrated_schema(gen_types: ModuleType, db_url: str) -> None:
-    expected = gen_types.generate(db_url)
+def test_committed_types_are_what_the_generator_prints(generator: None, db_url: str) -> None:
+    expected = typegen.generate(db_url)
     actual = TYPES_FILE.read_text(encoding="utf-8")
     if actual != expected:
         diff = "".join(
@@ -50,10 +60,17 @@ def test_committed_types_match_the_migrated_schema(gen_types: ModuleType, db_url
                 actual.splitlines(keepends=True),
                 expected.splitlines(keepends=True),
                 "supabase/types/database.ts (committed)",
-                "generated from the migrations",
+                "postgres-meta on the migrated schema",
             )
         )
-        pytest.fail(f"database.ts is out of date; regenerate with\n  {REGENERATE}\n\n{diff}")
+        pytest.fail(f"database.ts is out of date; regenerate with\n  {typegen.COMMAND}\n\n{diff}")
+
+
+def test_generator_follows_the_schema(generator: None, db_url: str) -> None:
+    # The comparison above can only fail if the generator sees the database it is given.
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("alter table public.videos add column typegen_probe smallint")
+    assert "typegen_probe: number | null" in row_block(typegen.generate(db_url), "videos")
 
 
 def test_every_column_is_typed_with_its_nullability(db_url: str) -> None:
@@ -67,13 +84,14 @@ def test_every_column_is_typed_with_its_nullability(db_url: str) -> None:
             " where c.table_schema = 'public' and t.table_type = 'BASE TABLE'"
             " order by 1, c.ordinal_position"
         ).fetchall()
-    assert {r[0] for r in rows} == {"videos", "video_jobs", "video_metadata"}
+    tables = sorted({r[0] for r in rows})
+    assert {"videos", "video_jobs", "video_metadata"} <= set(tables)
     for table, column, nullable in rows:
         block = row_block(text, table)
         line = re.search(rf"^          {column}: (.+)$", block, re.M)
         assert line, f"{table}.{column} missing from its Row type"
         assert line.group(1).endswith(" | null") == nullable, f"{table}.{column}: {line.group(1)}"
-    for table in ("videos", "video_jobs", "video_metadata"):
+    for table in tables:
         typed = re.findall(r"^          (\w+):", row_block(text, table), re.M)
         assert sorted(typed) == sorted(c for t, c, _ in rows if t == table)
 
@@ -92,10 +110,3 @@ def test_enum_and_rpcs_are_typed(db_url: str) -> None:
     assert re.findall(r'"(\w+)"', constants.group(1)) == labels
     for rpc in ("retry_video_job", "cancel_video_job"):
         assert re.search(rf"\n      {rpc}: {{\n        Args: {{ job_id: number }}\n", text), rpc
-
-
-def test_generator_refuses_what_it_cannot_render(gen_types: ModuleType, db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("create view public.job_statuses as select id, status from public.video_jobs")
-    with pytest.raises(NotImplementedError, match=r"public\.job_statuses"):
-        gen_types.generate(db_url)
