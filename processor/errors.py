@@ -84,6 +84,12 @@ class MediaTooLargeError(PermanentError):
     error_code = "media_too_large"
 
 
+class LanguageUnsupportedError(PermanentError):
+    """The speech is in a language the configured speech model cannot transcribe."""
+
+    error_code = "language_unsupported"
+
+
 class ConfigurationError(PermanentError):
     """vproc is not configured correctly."""
 

@@ -184,6 +184,8 @@ class CachedMetadataGenerator:
                 "language": context.language,
             },
         }
+        if context.output_language is not None:
+            payload["output_language"] = context.output_language
         return cache_key(self.name, self.model, self.prompt_version, payload)
 
     def generate_metadata(

@@ -415,6 +415,11 @@ class GeminiMetadataGenerator:
         language = context.language or transcript.language
         if language:
             facts.append(f"Spoken language: {language}")
+        if context.output_language:
+            facts.append(
+                f"Metadata language: {context.output_language} (write the title, description, "
+                "tags, show notes and chapter titles in this language)"
+            )
         note = (
             "The transcript below is condensed to fit: `[…]` marks left-out passages; "
             "the timestamps are exact.\n"

@@ -21,7 +21,14 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from processor.commands.output import err, out, print_json, progress_bar, status_text
+from processor.commands.output import (
+    err,
+    out,
+    print_json,
+    progress_bar,
+    status_text,
+    subtitle_keys,
+)
 from processor.commands.submit import submit_file
 from processor.db import queries
 from processor.db.embedded import stop_embedded
@@ -251,7 +258,7 @@ def _collect_artifacts(services: Services, result: DemoResult) -> None:
         return
     root = services.settings.effective_local_storage_path / services.settings.artifacts_bucket
     keys = {"transcript": meta.transcript_file_url, "thumbnail": meta.thumbnail_file_url}
-    keys.update({f"subtitles ({k})": v for k, v in (meta.subtitle_files_urls or {}).items()})
+    keys.update({f"subtitles ({k})": v for k, v in subtitle_keys(meta.subtitle_files_urls).items()})
     result.artifacts = {name: str(root / key) for name, key in keys.items() if key}
     vtt = (meta.subtitle_files_urls or {}).get("vtt")
     if vtt and (root / vtt).is_file():

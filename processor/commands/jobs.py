@@ -11,7 +11,14 @@ from typing import Any
 
 from rich.table import Table
 
-from processor.commands.output import ago, out, print_json, progress_bar, status_text
+from processor.commands.output import (
+    ago,
+    out,
+    print_json,
+    progress_bar,
+    status_text,
+    subtitle_keys,
+)
 from processor.db import queries
 from processor.errors import NotFoundError
 from processor.services import Services
@@ -101,14 +108,15 @@ def show_job(services: Services, job_id: int, *, as_json: bool) -> None:
             meta.add_row("duration", f"{metadata.extracted_video_duration_seconds:.1f}s")
         meta.add_row("resolution", metadata.extracted_video_resolution or "-")
         meta.add_row("format", metadata.extracted_video_format or "-")
+        meta.add_row("language", metadata.language or "-")
         for label, key in (
             ("transcript", metadata.transcript_file_url),
             ("thumbnail", metadata.thumbnail_file_url),
         ):
             if key:
                 meta.add_row(label, key)
-        for kind, key in sorted((metadata.subtitle_files_urls or {}).items()):
-            meta.add_row(kind, str(key))
+        for kind, key in sorted(subtitle_keys(metadata.subtitle_files_urls).items()):
+            meta.add_row(kind, key)
         out.print(meta)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -63,3 +64,14 @@ def ago(moment: datetime | None, now: datetime) -> str:
     if seconds < 86400:
         return f"{seconds // 3600}h ago"
     return f"{seconds // 86400}d ago"
+
+
+def subtitle_keys(urls: Mapping[str, Any] | None) -> dict[str, str]:
+    """`subtitle_files_urls` flattened for display: `vtt`, `srt`, `en.vtt`, `en.srt`, …"""
+    flat: dict[str, str] = {}
+    for name, value in (urls or {}).items():
+        if isinstance(value, Mapping):
+            flat.update({f"{name}.{fmt}": str(key) for fmt, key in value.items()})
+        elif value:
+            flat[name] = str(value)
+    return flat

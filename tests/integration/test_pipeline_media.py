@@ -26,7 +26,6 @@ from processor.errors import (
     InvalidMediaError,
     JobCancelledError,
     SourceMissingError,
-    UnsupportedMediaError,
     VprocError,
 )
 from processor.media.subtitles import MAX_CUE_SECONDS, MAX_LINE_CHARS, MAX_LINES, MIN_CUE_SECONDS
@@ -276,7 +275,6 @@ class NeverTranscriber:
         ("truncated.mp4", InvalidMediaError, "invalid_media", "probe"),
         ("text.mp4", InvalidMediaError, "invalid_media", "probe"),
         ("image.mp4", InvalidMediaError, "invalid_media", "probe"),
-        ("audio-only.mp4", UnsupportedMediaError, "unsupported_media", "probe"),
         (None, SourceMissingError, "source_missing", "download"),
     ],
 )
@@ -419,3 +417,22 @@ def test_whisper_windows_keep_global_timestamps(speech, store, whisper, tmp_path
     assert normalise(parts.text) == normalise(whole.text)
     for got, want in zip(words, reference, strict=True):
         assert got.start_time == pytest.approx(want.start_time, abs=0.35)
+
+
+def test_audio_only_file_without_speech_completes_with_a_waveform(
+    media, store, whisper, tmp_path
+) -> None:
+    """An MP4 holding only a tone: no video stream, no speech, still a finished job."""
+    job = submit(store, media / "audio-only.mp4", "tone.m4a")
+    control = InMemoryJobControl()
+    outcome = make_pipeline(store, whisper, tmp_path / "work").run_job(job, control)
+    assert outcome.fields["extracted_video_resolution"] is None
+    assert outcome.fields["extracted_video_duration_seconds"] == pytest.approx(1.5, abs=0.1)
+    assert outcome.results["probe"].detail["has_video"] is False
+    assert outcome.results["subtitles"].skipped == "no_speech"
+    assert outcome.fields["language"] is None  # nothing was said
+    thumbnail = outcome.results["thumbnail"]
+    assert thumbnail.detail["kind"] == "waveform"
+    with av.open(str(artifact(store, thumbnail.artifacts["thumbnail"]))) as image:
+        frame = next(image.decode(video=0))
+    assert (frame.width, frame.height) == (1280, 720)
