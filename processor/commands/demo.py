@@ -29,10 +29,10 @@ from processor.db.migrations import migrate
 from processor.errors import ConfigurationError
 from processor.queue.worker import Worker, WorkerOptions
 from processor.services import Services
+from processor.status import TERMINAL_STATUSES, JobStatus
 
 DEMO_USER_ID = uuid.uuid5(uuid.NAMESPACE_URL, "https://vproc.dev/demo-user")
 DEMO_EMAIL = "demo@vproc.local"
-TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 
 
 def sample_video() -> Path:
@@ -179,7 +179,7 @@ def run_demo(
         )
     else:
         _print_result(result)
-    return 0 if result.status == "COMPLETED" else 1
+    return 0 if result.status == JobStatus.COMPLETED else 1
 
 
 def _follow(db: Any, job_id: int, *, chatty: bool, worker_thread: threading.Thread) -> int:
@@ -197,7 +197,7 @@ def _follow(db: Any, job_id: int, *, chatty: bool, worker_thread: threading.Thre
             assert job is not None
             if live is not None:
                 live.update(_progress_view(job, names))
-            if job.status in TERMINAL or not worker_thread.is_alive():
+            if job.status in TERMINAL_STATUSES or not worker_thread.is_alive():
                 return job_id
             time.sleep(0.2)
     finally:
@@ -265,7 +265,7 @@ def _collect_artifacts(services: Services, result: DemoResult) -> None:
 
 def _print_result(result: DemoResult) -> None:
     job, meta = result.job, result.metadata
-    if result.status != "COMPLETED" or meta is None:
+    if result.status != JobStatus.COMPLETED or meta is None:
         out.print(
             Panel(
                 f"{status_text(result.status)}  {job.error_code or ''}: {job.error_message or ''}",

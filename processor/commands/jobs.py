@@ -15,8 +15,7 @@ from processor.commands.output import ago, out, print_json, progress_bar, status
 from processor.db import queries
 from processor.errors import NotFoundError
 from processor.services import Services
-
-STATUSES = ("PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED")
+from processor.status import JobStatus
 
 
 def list_jobs(services: Services, *, status: str | None, limit: int, as_json: bool) -> None:
@@ -71,7 +70,7 @@ def show_job(services: Services, job_id: int, *, as_json: bool) -> None:
     head.add_row("created", f"{job.created_at:%Y-%m-%d %H:%M:%S}  ({ago(job.created_at, now)})")
     if job.locked_by:
         head.add_row("worker", f"{job.locked_by} (lease until {job.locked_until:%H:%M:%S})")
-    if job.status == "PENDING" and job.run_after > now:
+    if job.status == JobStatus.PENDING and job.run_after > now:
         head.add_row("next try", f"{job.run_after:%H:%M:%S}")
     if job.cancel_requested:
         head.add_row("cancel", "requested")
@@ -138,7 +137,7 @@ def act_on_job(services: Services, job_id: int, *, action: str, as_json: bool) -
     if as_json:
         print_json({"job": result})
         return
-    if action == "cancel" and result.status == "PROCESSING":
+    if action == "cancel" and result.status == JobStatus.PROCESSING:
         out.print(f"job {job_id}: cancellation requested; the worker stops it at its next check")
     else:
         out.print(f"job {job_id}: {status_text(result.status)}")

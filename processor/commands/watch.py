@@ -23,8 +23,8 @@ from processor.db import queries
 from processor.db.listener import Listener, listen_unsupported_reason
 from processor.errors import NotFoundError
 from processor.services import Services
+from processor.status import TERMINAL_STATUSES, JobStatus
 
-TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 CHANNEL = "vproc_job_changes"
 
 
@@ -118,8 +118,8 @@ def watch_jobs(
                             f"{j.progress * 100:.0f}%"
                             + (f" {j.error_code}: {j.error_message}" if j.error_code else "")
                         )
-            if job_id is not None and jobs and jobs[0].status in TERMINAL:
-                return 0 if jobs[0].status == "COMPLETED" else 1
+            if job_id is not None and jobs and jobs[0].status in TERMINAL_STATUSES:
+                return 0 if jobs[0].status == JobStatus.COMPLETED else 1
             if deadline is not None and time.monotonic() >= deadline:
                 if job_id is None:
                     return 0

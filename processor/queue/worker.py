@@ -47,6 +47,7 @@ from processor.queue.cleanup import StorageCleanup
 from processor.queue.completions import CompletionBuffer
 from processor.queue.control import WorkerJobControl
 from processor.queue.jobs import Claim, JobQueue
+from processor.status import JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -348,7 +349,7 @@ class Worker:
             retryable=error.retryable,
             retry_after_seconds=error.retry_after_seconds,
         )
-        if status == "PENDING":
+        if status == JobStatus.PENDING:
             self.metrics.jobs_retried.labels(error_code=code).inc()
             logger.warning(
                 "job %s failed (%s: %s); will retry",
