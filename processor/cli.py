@@ -20,6 +20,7 @@ from processor.config import Settings
 from processor.errors import VprocError
 from processor.logs import configure_logging
 from processor.services import Services
+from processor.status import UNSUCCESSFUL_STATUSES, JobStatus
 
 app = typer.Typer(
     name="vproc",
@@ -43,14 +44,6 @@ WATCH_JOB_TIMEOUT_SECONDS = 3600.0
 class LogFormat(StrEnum):
     text = "text"
     json = "json"
-
-
-class Status(StrEnum):
-    PENDING = "PENDING"
-    PROCESSING = "PROCESSING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
 
 
 DatabaseUrlOption = Annotated[
@@ -282,7 +275,7 @@ def submit(
 ) -> None:
     """Upload FILE and insert its video row as a user (RLS applies)."""
     if via_supabase:
-        from processor.commands.supabase_road import submit_via_supabase
+        from processor.supabase_client.uploads import submit_via_supabase
 
         if not email:
             raise typer.BadParameter("--via-supabase needs --email", param_hint="--email")
@@ -308,7 +301,7 @@ def submit(
 def jobs(
     ctx: typer.Context,
     status: Annotated[
-        Status | None, typer.Option("--status", help="Only jobs in this state.")
+        JobStatus | None, typer.Option("--status", help="Only jobs in this state.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
     database_url: DatabaseUrlOption = None,
@@ -497,7 +490,7 @@ def _watch_realtime(
     import threading
 
     from processor.commands.output import status_text
-    from processor.commands.supabase_road import watch_via_realtime
+    from processor.supabase_client.realtime import watch_via_realtime
 
     if not email:
         raise typer.BadParameter("--realtime needs --email", param_hint="--email")
@@ -534,7 +527,7 @@ def _watch_realtime(
             return 0
         err.print(f"[red]error:[/] job {job} did not end within {timeout:g} s", highlight=False)
         return 1
-    return 1 if last.get("status") in ("FAILED", "CANCELLED") else 0
+    return 1 if last.get("status") in UNSUCCESSFUL_STATUSES else 0
 
 
 def main() -> None:
