@@ -21,7 +21,6 @@ import contextlib
 import logging
 import os
 import queue
-import random
 import socket
 import threading
 import time
@@ -30,6 +29,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from processor.backoff import Backoff
 from processor.db import queries
 from processor.db.listener import Listener, listen_unsupported_reason
 from processor.db.pool import Database
@@ -50,6 +50,10 @@ from processor.queue.jobs import Claim, JobQueue
 from processor.status import JobStatus
 
 logger = logging.getLogger(__name__)
+
+# Between claims while the database is unreachable: 0.5 s doubling to 30 s, each ±50 % so a
+# fleet that lost the database together does not come back in step.
+CLAIM_BACKOFF = Backoff(initial_seconds=0.5, max_seconds=30.0, jitter=(0.5, 1.5))
 
 
 def default_worker_id() -> str:
@@ -172,7 +176,7 @@ class Worker:
 
     def _claim_loop(self) -> None:
         o = self.options
-        db_backoff = 0.5
+        failed_claims = 0
         while not self._stop.is_set():
             running = len(self.running_jobs)
             free = o.concurrency - running
@@ -183,15 +187,15 @@ class Worker:
                 try:
                     claims = self.queue.claim(free)
                     self.last_claim_ok = time.monotonic()
-                    db_backoff = 0.5
+                    failed_claims = 0
                 except DatabaseUnavailableError as exc:
                     logger.warning(
                         "cannot claim: %s",
                         exc.message,
                         extra={"event": "claim.failed", "worker_id": o.worker_id},
                     )
-                    self._stop.wait(db_backoff * (0.5 + random.random()))
-                    db_backoff = min(db_backoff * 2, 30.0)
+                    failed_claims += 1
+                    self._stop.wait(CLAIM_BACKOFF.delay(failed_claims))
                     continue
                 for claim in claims:
                     self._start_job(claim)
