@@ -27,7 +27,8 @@ from processor.db import queries
 from processor.db.embedded import stop_embedded
 from processor.db.migrations import migrate
 from processor.errors import ConfigurationError
-from processor.queue.worker import Worker, WorkerOptions
+from processor.queue.assembly import build_worker
+from processor.queue.worker import WorkerOptions
 from processor.services import Services
 from processor.status import TERMINAL_STATUSES, JobStatus
 
@@ -113,18 +114,8 @@ def run_demo(
         f"{settings.whisper_model or 'tiny.en, bundled'}; metadata: "
         f"{settings.effective_ai_provider})"
     )
-    from processor.ai.cache import AICache
-    from processor.metrics import Metrics
-    from processor.pipeline import make_pipeline
-
-    metrics = Metrics()
-    cache = AICache(
-        db.connection, ttl_seconds=settings.ai_cache_ttl_seconds, registry=metrics.registry
-    )
-    pipeline = make_pipeline(settings, cache=cache)
-    worker = Worker(
-        db,
-        pipeline,
+    worker = build_worker(
+        services,
         WorkerOptions(
             worker_id=f"vproc-demo-{uuid.uuid4().hex[:6]}",
             concurrency=1,
@@ -133,7 +124,7 @@ def run_demo(
             poll_interval=0.5,
             shutdown_timeout=5.0,
         ),
-        metrics=metrics,
+        db=db,
     )
     errors: list[BaseException] = []
 

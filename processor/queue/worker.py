@@ -7,8 +7,8 @@ Side tasks, each a thread:
   listener  - LISTEN vproc_jobs; a notification only wakes the claim loop (polling is the fallback)
   heartbeat - every lease/3 extends every running lease and reads back cancel_requested
   progress  - about once a second writes each job's latest progress (the throttle)
-  reaper    - settles expired leases that will not be claimed again, and deletes what
-              deleted videos left in storage
+  reaper    - settles expired leases that will not be claimed again, then runs its chores
+              (processor.queue.chores: the storage cleanup outbox, the AI cache purge)
   completer - writes finished jobs in batches (processor.complete_jobs)
 A side task that dies stops the worker with an ERROR. On stop (SIGTERM/SIGINT) the worker stops
 claiming, lets running jobs finish within the shutdown timeout, then asks them to stop and
@@ -43,7 +43,7 @@ from processor.errors import (
 )
 from processor.metrics import Metrics
 from processor.pipeline.contract import JobInfo, Pipeline
-from processor.queue.cleanup import StorageCleanup
+from processor.queue.chores import Chore
 from processor.queue.completions import CompletionBuffer
 from processor.queue.control import WorkerJobControl
 from processor.queue.jobs import Claim, JobQueue
@@ -94,7 +94,7 @@ class Worker:
         *,
         listen_url: str | None = None,
         metrics: Metrics | None = None,
-        cleanup: StorageCleanup | None = None,
+        cleanup: Chore | None = None,
     ) -> None:
         self.db = db
         self.pipeline = pipeline
