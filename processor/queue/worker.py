@@ -38,6 +38,7 @@ from processor.errors import (
     JobCancelledError,
     LeaseLostError,
     ShutdownRequestedError,
+    SideTaskDied,
     VprocError,
     public_message,
 )
@@ -75,12 +76,6 @@ class WorkerOptions:
     shutdown_timeout: float = 30.0
     until_empty: bool = False
     listen: bool = True
-
-
-class SideTaskDied(VprocError):
-    """A worker side task stopped unexpectedly."""
-
-    error_code = "worker_side_task_died"
 
 
 class Worker:

@@ -14,11 +14,12 @@ from processor.db.listener import listen_unsupported_reason
 from processor.db.pool import Database
 from processor.errors import (
     InvalidMediaError,
+    SideTaskDied,
     SourceMissingError,
     StorageUnavailableError,
     VprocError,
 )
-from processor.queue.worker import SideTaskDied, Worker, WorkerOptions
+from processor.queue.worker import Worker, WorkerOptions
 from tests.support.pipelines import BlockingPipeline, StepPipeline
 from tests.support.seed import create_user, insert_video_as
 from tests.support.waiting import wait_until
