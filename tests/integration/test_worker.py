@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from processor.ai.cache import AICache
+from processor.config import Settings
 from processor.db.listener import listen_unsupported_reason
 from processor.db.pool import Database
 from processor.errors import (
@@ -19,7 +21,9 @@ from processor.errors import (
     StorageUnavailableError,
     VprocError,
 )
+from processor.queue.assembly import build_worker
 from processor.queue.worker import Worker, WorkerOptions
+from processor.services import Services
 from tests.support.pipelines import BlockingPipeline, StepPipeline
 from tests.support.seed import create_user, insert_video_as
 from tests.support.waiting import wait_until
@@ -443,3 +447,46 @@ def test_metrics_and_health_endpoints(admin, db) -> None:
         assert httpx.get(f"{base}/nope", timeout=5).status_code == 404
     finally:
         server.shutdown()
+
+
+def step_pipeline(settings: Settings) -> StepPipeline:
+    """A `--pipeline` factory for build_worker."""
+    return StepPipeline()
+
+
+def test_a_running_worker_purges_expired_ai_cache_rows(admin, db, db_url, tmp_path) -> None:
+    """The reaper deletes expired AI cache rows (at most every few minutes) and keeps the rest."""
+    cache = AICache(db.connection, ttl_seconds=3600)
+    expired, fresh = "e" * 64, "f" * 64
+    for key in (expired, fresh):
+        cache.put(key, {"k": key[0]}, kind="metadata", provider="p", model="m", prompt_version="1")
+    admin.execute(
+        "update processor.ai_cache set created_at = now() - interval '2 hours',"
+        " expires_at = now() - interval '1 hour' where cache_key = %s",
+        (expired,),
+    )
+    services = Services(
+        settings=Settings(_env_file=None, vproc_data_dir=tmp_path), database_url_override=db_url
+    )
+    worker = build_worker(
+        services,
+        options(until_empty=False, reap_interval=0.05),
+        db=db,
+        pipeline_spec=f"{__name__}:step_pipeline",
+    )
+
+    def cache_keys() -> set[str]:
+        rows = admin.execute("select cache_key from processor.ai_cache").fetchall()
+        return {key for (key,) in rows}
+
+    bg = Background(worker)
+    try:
+        wait_until(
+            lambda: cache_keys() == {fresh},
+            timeout=10,
+            what="the reaper to purge the expired AI cache row",
+        )
+    finally:
+        worker.stop()
+        bg.join()
+        services.close()
