@@ -6,6 +6,7 @@ rules apply (only FAILED/CANCELLED jobs are retried, and so on).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,7 +80,7 @@ def show_job(services: Services, job_id: int, *, as_json: bool) -> None:
     out.print(head)
     if job.processing_stages:
         stages = Table("stage", "status", "duration", "detail")
-        for name, entry in job.processing_stages.items():
+        for name, entry in in_pipeline_order(job.processing_stages):
             entry = entry if isinstance(entry, dict) else {"status": entry}
             duration = entry.get("duration_ms")
             detail = _short(entry.get("detail"))
@@ -109,6 +110,17 @@ def show_job(services: Services, job_id: int, *, as_json: bool) -> None:
         for kind, key in sorted((metadata.subtitle_files_urls or {}).items()):
             meta.add_row(kind, str(key))
         out.print(meta)
+
+
+def in_pipeline_order(stages: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """`processing_stages` entries in the order the pipeline runs them, unknown names last.
+
+    jsonb keeps keys sorted by length, not in insertion order, so the stored order means nothing.
+    """
+    from processor.pipeline import STAGES
+
+    rank = {stage.name: index for index, stage in enumerate(STAGES)}
+    return sorted(stages.items(), key=lambda item: rank.get(item[0], len(rank)))
 
 
 def _short(detail: Any, limit: int = 60) -> str:
