@@ -179,8 +179,15 @@ def run(
     ] = 5.0,
     metrics_port: Annotated[
         int | None,
-        typer.Option("--metrics-port", help="Serve /metrics and /healthz on 127.0.0.1:PORT."),
+        typer.Option("--metrics-port", help="Serve /metrics and /healthz on HOST:PORT."),
     ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option(
+            "--metrics-host",
+            help="Bind address of --metrics-port (0.0.0.0 in a container, for Prometheus).",
+        ),
+    ] = "127.0.0.1",
     listen: Annotated[
         bool, typer.Option("--listen/--no-listen", help="Wake on NOTIFY (off: poll only).")
     ] = True,
@@ -206,6 +213,7 @@ def run(
         shutdown_timeout=shutdown_timeout,
         poll_interval=poll_interval,
         metrics_port=metrics_port,
+        metrics_host=metrics_host,
         pipeline_spec=pipeline,
         listen=listen,
     )

@@ -25,11 +25,15 @@ def run_worker(
     poll_interval: float,
     metrics_port: int | None,
     pipeline_spec: str,
+    metrics_host: str = "127.0.0.1",
     listen: bool,
     install_signal_handlers: bool = True,
     on_started: Callable[[Worker], None] | None = None,
 ) -> None:
-    """Run a worker until stopped (SIGTERM/SIGINT), or with until_empty until the queue drains."""
+    """Run a worker until stopped (SIGTERM/SIGINT), or with until_empty until the queue drains.
+
+    With `metrics_port`, /metrics and /healthz are served on `metrics_host:metrics_port`.
+    """
     settings = services.settings
     options = WorkerOptions(
         worker_id=worker_id or default_worker_id(),
@@ -43,7 +47,9 @@ def run_worker(
     )
     worker = build_worker(services, options, pipeline_spec=pipeline_spec)
     server = (
-        serve(worker.metrics, metrics_port, worker.health) if metrics_port is not None else None
+        serve(worker.metrics, metrics_port, worker.health, host=metrics_host)
+        if metrics_port is not None
+        else None
     )
     if install_signal_handlers and threading.current_thread() is threading.main_thread():
         _install_signal_handlers(worker, shutdown_timeout)

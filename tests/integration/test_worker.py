@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from processor.ai.cache import AICache
+from processor.commands.run import run_worker
 from processor.config import Settings
 from processor.db.listener import listen_unsupported_reason
 from processor.db.pool import Database
@@ -490,3 +493,43 @@ def test_a_running_worker_purges_expired_ai_cache_rows(admin, db, db_url, tmp_pa
         worker.stop()
         bg.join()
         services.close()
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def test_run_serves_metrics_on_the_bind_address_it_is_given(db, db_url, tmp_path) -> None:
+    """--metrics-host: 127.0.0.2 is loopback too, so the test can tell the addresses apart."""
+    port = free_port("127.0.0.2")
+    seen: dict[str, object] = {}
+
+    def scrape(worker: Worker) -> None:
+        with urllib.request.urlopen(f"http://127.0.0.2:{port}/metrics", timeout=5) as response:
+            seen["metrics"] = response.read().decode()
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+
+    services = Services(
+        settings=Settings(_env_file=None, vproc_data_dir=tmp_path), database_url_override=db_url
+    )
+    try:
+        run_worker(
+            services,
+            concurrency=1,
+            until_empty=True,
+            worker_id="metrics-host-worker",
+            shutdown_timeout=5.0,
+            poll_interval=0.05,
+            metrics_port=port,
+            metrics_host="127.0.0.2",
+            pipeline_spec=f"{__name__}:step_pipeline",
+            listen=False,
+            install_signal_handlers=False,
+            on_started=scrape,
+        )
+    finally:
+        services.close()
+    assert "vproc_jobs_claimed_total" in str(seen["metrics"])
