@@ -594,7 +594,6 @@ def test_attack_is_refused(conn: psycopg.Connection, world: World, attack: Attac
     assert after == before, "the attack changed data"
 
 
-
 # --- allowed paths ------------------------------------------------------------------------
 
 
