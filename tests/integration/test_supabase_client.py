@@ -31,13 +31,13 @@ from processor.errors import (
 )
 from processor.supabase_client.realtime import watch_via_realtime
 from processor.supabase_client.uploads import submit_via_supabase
+from tests.support.supabase_storage import TUS_PATH
 from tests.support.supabase_stubs import (
     ANON_KEY,
     EMAIL,
     JOB_EVENT_FIELDS,
     JOB_ID,
     PASSWORD,
-    TUS_PATH,
     USER_ID,
     RealtimeStub,
     SupabaseHttpStub,
