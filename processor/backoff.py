@@ -26,8 +26,9 @@ class Backoff:
 
     def __post_init__(self) -> None:
         low, high = self.jitter
-        if self.initial_seconds < 0 or self.max_seconds < self.initial_seconds:
-            raise ValueError("Backoff needs 0 <= initial_seconds <= max_seconds")
+        # max_seconds below initial_seconds is allowed: every delay is then the cap.
+        if self.initial_seconds < 0 or self.max_seconds < 0:
+            raise ValueError("Backoff needs initial_seconds >= 0 and max_seconds >= 0")
         if self.multiplier < 1 or not 0 <= low <= high:
             raise ValueError("Backoff needs multiplier >= 1 and 0 <= jitter low <= high")
 

@@ -49,7 +49,7 @@ def test_jitter_is_reproducible_with_a_seeded_generator() -> None:
     "kwargs",
     [
         {"initial_seconds": -1.0, "max_seconds": 1.0},
-        {"initial_seconds": 2.0, "max_seconds": 1.0},
+        {"initial_seconds": 1.0, "max_seconds": -1.0},
         {"initial_seconds": 1.0, "max_seconds": 2.0, "multiplier": 0.5},
         {"initial_seconds": 1.0, "max_seconds": 2.0, "jitter": (1.5, 0.5)},
         {"initial_seconds": 1.0, "max_seconds": 2.0, "jitter": (-0.1, 1.0)},
@@ -58,6 +58,11 @@ def test_jitter_is_reproducible_with_a_seeded_generator() -> None:
 def test_nonsense_parameters_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         Backoff(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_cap_below_the_initial_delay_caps_every_delay() -> None:
+    backoff = Backoff(initial_seconds=20.0, max_seconds=16.0)
+    assert [backoff.delay(n) for n in (1, 2, 3)] == [16.0, 16.0, 16.0]
 
 
 def test_attempts_count_from_one() -> None:
