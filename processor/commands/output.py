@@ -11,15 +11,17 @@ from typing import Any
 
 from rich.console import Console
 
+from processor.status import JobStatus
+
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
-STATUS_STYLE = {
-    "PENDING": "yellow",
-    "PROCESSING": "cyan",
-    "COMPLETED": "green",
-    "FAILED": "red",
-    "CANCELLED": "magenta",
+STATUS_STYLE: dict[str, str] = {
+    JobStatus.PENDING: "yellow",
+    JobStatus.PROCESSING: "cyan",
+    JobStatus.COMPLETED: "green",
+    JobStatus.FAILED: "red",
+    JobStatus.CANCELLED: "magenta",
 }
 
 

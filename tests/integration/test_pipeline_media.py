@@ -412,11 +412,37 @@ def test_whisper_windows_keep_global_timestamps(speech, store, whisper, tmp_path
     parts = windowed.transcribe(wav, on_progress=progress.append)
     assert len(progress) >= 2 and progress[-1] == pytest.approx(1.0)
     assert progress == sorted(progress)
-    words = [w for s in parts.segments for w in s.words]
-    reference = [w for s in whole.segments for w in s.words]
-    assert normalise(parts.text) == normalise(whole.text)
-    for got, want in zip(words, reference, strict=True):
-        assert got.start_time == pytest.approx(want.start_time, abs=0.35)
+    # int8 kernels differ across x86-64 CPUs, so windowed decoding may gain or lose a word
+    # (an extra "to" on AMD EPYC): compare by word error rate, then the aligned words' times.
+    hypothesis, reference = timed_tokens(parts), timed_tokens(whole)
+    aligned = jiwer.process_words(
+        " ".join(t for t, _ in reference), " ".join(t for t, _ in hypothesis)
+    )
+    assert aligned.wer <= WINDOWED_MAX_WER, (aligned.wer, normalise(parts.text))
+    matched = 0
+    for chunk in aligned.alignments[0]:
+        if chunk.type != "equal":
+            continue
+        for offset in range(chunk.ref_end_idx - chunk.ref_start_idx):
+            want = reference[chunk.ref_start_idx + offset]
+            got = hypothesis[chunk.hyp_start_idx + offset]
+            assert got[1] == pytest.approx(want[1], abs=0.35), (got, want)
+            matched += 1
+    assert matched >= (1 - WINDOWED_MAX_WER) * len(reference)
+
+
+# Windowed and whole transcription of the same speech differ by at most this word error rate.
+WINDOWED_MAX_WER = 0.1
+
+
+def timed_tokens(transcript: Transcript) -> list[tuple[str, float]]:
+    """Each normalised token of the transcript's words with the start time of its word."""
+    return [
+        (token, word.start_time)
+        for segment in transcript.segments
+        for word in segment.words
+        for token in normalise(word.text).split()
+    ]
 
 
 def test_audio_only_file_without_speech_completes_with_a_waveform(
