@@ -20,6 +20,7 @@ from processor.config import Settings
 from processor.errors import VprocError
 from processor.logs import configure_logging
 from processor.services import Services
+from processor.status import UNSUCCESSFUL_STATUSES, JobStatus
 
 app = typer.Typer(
     name="vproc",
@@ -43,14 +44,6 @@ WATCH_JOB_TIMEOUT_SECONDS = 3600.0
 class LogFormat(StrEnum):
     text = "text"
     json = "json"
-
-
-class Status(StrEnum):
-    PENDING = "PENDING"
-    PROCESSING = "PROCESSING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
 
 
 DatabaseUrlOption = Annotated[
@@ -186,8 +179,15 @@ def run(
     ] = 5.0,
     metrics_port: Annotated[
         int | None,
-        typer.Option("--metrics-port", help="Serve /metrics and /healthz on 127.0.0.1:PORT."),
+        typer.Option("--metrics-port", help="Serve /metrics and /healthz on HOST:PORT."),
     ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option(
+            "--metrics-host",
+            help="Bind address of --metrics-port (0.0.0.0 in a container, for Prometheus).",
+        ),
+    ] = "127.0.0.1",
     listen: Annotated[
         bool, typer.Option("--listen/--no-listen", help="Wake on NOTIFY (off: poll only).")
     ] = True,
@@ -213,6 +213,7 @@ def run(
         shutdown_timeout=shutdown_timeout,
         poll_interval=poll_interval,
         metrics_port=metrics_port,
+        metrics_host=metrics_host,
         pipeline_spec=pipeline,
         listen=listen,
     )
@@ -282,7 +283,7 @@ def submit(
 ) -> None:
     """Upload FILE and insert its video row as a user (RLS applies)."""
     if via_supabase:
-        from processor.commands.supabase_road import submit_via_supabase
+        from processor.supabase_client.uploads import submit_via_supabase
 
         if not email:
             raise typer.BadParameter("--via-supabase needs --email", param_hint="--email")
@@ -308,7 +309,7 @@ def submit(
 def jobs(
     ctx: typer.Context,
     status: Annotated[
-        Status | None, typer.Option("--status", help="Only jobs in this state.")
+        JobStatus | None, typer.Option("--status", help="Only jobs in this state.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
     database_url: DatabaseUrlOption = None,
@@ -497,7 +498,7 @@ def _watch_realtime(
     import threading
 
     from processor.commands.output import status_text
-    from processor.commands.supabase_road import watch_via_realtime
+    from processor.supabase_client.realtime import watch_via_realtime
 
     if not email:
         raise typer.BadParameter("--realtime needs --email", param_hint="--email")
@@ -534,7 +535,7 @@ def _watch_realtime(
             return 0
         err.print(f"[red]error:[/] job {job} did not end within {timeout:g} s", highlight=False)
         return 1
-    return 1 if last.get("status") in ("FAILED", "CANCELLED") else 0
+    return 1 if last.get("status") in UNSUCCESSFUL_STATUSES else 0
 
 
 def main() -> None:

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     whisper_model: str | None = None
     whisper_device: Literal["auto", "cpu", "cuda"] = "auto"
     whisper_compute_type: str | None = None
+    # Language of titles, descriptions, tags and show notes: `source` (the detected spoken
+    # language) or an ISO 639-1 code such as `en`.
+    metadata_language: str = "source"
 
     # Worker.
     worker_concurrency: int = Field(default=1, ge=1, le=64)
@@ -81,6 +84,16 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("metadata_language", mode="before")
+    @classmethod
+    def _language_code(cls, value: object) -> object:
+        if value in (None, ""):
+            return "source"
+        text = str(value).strip().lower()
+        if text != "source" and not (len(text) == 2 and text.isascii() and text.isalpha()):
+            raise ValueError("METADATA_LANGUAGE is `source` or an ISO 639-1 code such as `en`")
+        return text
 
     @property
     def effective_ai_provider(self) -> Literal["gemini", "local"]:

@@ -11,7 +11,8 @@ its default message. `retryable` decides between a retry with backoff and FAILED
     │    StorageUnavailableError, ProviderRateLimitedError, DatabaseUnavailableError, …
     ├─ LeaseLostError: the claim is gone; stop quietly, write nothing
     ├─ JobCancelledError: the owner cancelled; → CANCELLED
-    └─ ShutdownRequestedError: the worker is stopping; → back to PENDING, attempt given back
+    ├─ ShutdownRequestedError: the worker is stopping; → back to PENDING, attempt given back
+    └─ SideTaskDied: a worker side task stopped; the worker stops (never a job's error)
 
 What a job's owner reads about a failure (`video_jobs.error_message`, a stage's
 `detail.message`) is `public_message(exc)`: the curated line of a taxonomy error with local
@@ -82,6 +83,12 @@ class MediaTooLargeError(PermanentError):
     """The video exceeds the configured size or duration limit."""
 
     error_code = "media_too_large"
+
+
+class LanguageUnsupportedError(PermanentError):
+    """The speech is in a language the configured speech model cannot transcribe."""
+
+    error_code = "language_unsupported"
 
 
 class ConfigurationError(PermanentError):
@@ -200,6 +207,12 @@ class ShutdownRequestedError(VprocError):
 
     error_code = "shutdown"
     retryable = True
+
+
+class SideTaskDied(VprocError):
+    """A worker side task stopped unexpectedly."""
+
+    error_code = "worker_side_task_died"
 
 
 # --- what users may read -----------------------------------------------------------------

@@ -55,6 +55,32 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+class AICacheMetrics:
+    """The AI response cache's hit and miss counters, by kind (metadata, transcript).
+
+    Registered in the worker's registry when the cache serves a worker, else in a private one.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.hits = Counter(
+            "vproc_ai_cache_hits_total",
+            "AI calls answered from the response cache.",
+            ["kind"],
+            registry=registry,
+        )
+        self.misses = Counter(
+            "vproc_ai_cache_misses_total",
+            "AI calls the response cache could not answer.",
+            ["kind"],
+            registry=registry,
+        )
+
+    def count(self, name: str, kind: str) -> int:
+        """The current value of counter `name` (a full sample name) for `kind`."""
+        return int(self.registry.get_sample_value(name, {"kind": kind}) or 0)
+
+
 def serve(
     metrics: Metrics, port: int, is_healthy: Callable[[], tuple[bool, str]], host: str = "127.0.0.1"
 ) -> ThreadingHTTPServer:

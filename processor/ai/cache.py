@@ -14,13 +14,14 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from processor.ai.metadata import GeneratedMetadata, MetadataContext, MetadataGenerator
 from processor.ai.transcription import Transcriber, Transcript
 from processor.db import queries
 from processor.errors import DatabaseError, DatabaseUnavailableError
+from processor.metrics import AICacheMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,8 @@ class AICache:
 
     `connect()` returns a context manager yielding a psycopg connection, such as
     `Database.connection` (autocommit, psycopg errors already mapped to processor.errors).
-    Counters `vproc_ai_cache_hits_total{kind}` and `vproc_ai_cache_misses_total{kind}` are
-    registered in `registry` (the worker's), or in a private one.
+    Its counters (processor.metrics.AICacheMetrics) are registered in `registry` (the
+    worker's), or in a private one.
     """
 
     def __init__(
@@ -72,18 +73,7 @@ class AICache:
         self._connect = connect
         self.ttl_seconds = ttl_seconds
         self.registry = registry if registry is not None else CollectorRegistry()
-        self._hits = Counter(
-            "vproc_ai_cache_hits_total",
-            "AI calls answered from the response cache.",
-            ["kind"],
-            registry=self.registry,
-        )
-        self._misses = Counter(
-            "vproc_ai_cache_misses_total",
-            "AI calls the response cache could not answer.",
-            ["kind"],
-            registry=self.registry,
-        )
+        self.metrics = AICacheMetrics(self.registry)
 
     def hits(self, kind: CacheKind) -> int:
         """Hits counted so far for `kind`."""
@@ -94,7 +84,7 @@ class AICache:
         return self._sample("vproc_ai_cache_misses_total", kind)
 
     def _sample(self, name: str, kind: CacheKind) -> int:
-        return int(self.registry.get_sample_value(name, {"kind": kind}) or 0)
+        return self.metrics.count(name, kind)
 
     def get(self, key: str, *, kind: CacheKind) -> dict[str, Any] | None:
         """Return the unexpired response stored under `key`, counting a hit or a miss.
@@ -113,9 +103,9 @@ class AICache:
             )
             value = None
         if not isinstance(value, dict):
-            self._misses.labels(kind=kind).inc()
+            self.metrics.misses.labels(kind=kind).inc()
             return None
-        self._hits.labels(kind=kind).inc()
+        self.metrics.hits.labels(kind=kind).inc()
         return value
 
     def put(
@@ -184,6 +174,8 @@ class CachedMetadataGenerator:
                 "language": context.language,
             },
         }
+        if context.output_language is not None:
+            payload["output_language"] = context.output_language
         return cache_key(self.name, self.model, self.prompt_version, payload)
 
     def generate_metadata(

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from processor.ai.metadata import GeneratedMetadata, MetadataContext
 from processor.ai.transcription import Segment, Transcriber, Transcript
+from processor.backoff import Backoff
 from processor.config import DEFAULT_GEMINI_MODEL
 from processor.errors import (
     AIBlockedError,
@@ -218,11 +219,11 @@ class _GeminiCalls:
                     f"Gemini unreachable during {what} ({type(exc).__name__})"
                 )
                 cause = exc
-            backoff = min(
-                self.retry.initial_backoff_seconds * 2 ** (attempt - 1),
-                self.retry.max_backoff_seconds,
-            )
-            backoff += backoff * self.retry.jitter * self._random.random()
+            backoff = Backoff(
+                initial_seconds=self.retry.initial_backoff_seconds,
+                max_seconds=self.retry.max_backoff_seconds,
+                jitter=(1.0, 1.0 + self.retry.jitter),
+            ).delay(attempt, self._random)
             delay = max(hint or 0.0, backoff)
             if attempt >= self.retry.max_attempts or slept + delay > self.retry.budget_seconds:
                 if hint is not None:
@@ -415,6 +416,11 @@ class GeminiMetadataGenerator:
         language = context.language or transcript.language
         if language:
             facts.append(f"Spoken language: {language}")
+        if context.output_language:
+            facts.append(
+                f"Metadata language: {context.output_language} (write the title, description, "
+                "tags, show notes and chapter titles in this language)"
+            )
         note = (
             "The transcript below is condensed to fit: `[…]` marks left-out passages; "
             "the timestamps are exact.\n"

@@ -2,6 +2,8 @@
 
 Needs no key, network or model weights, and is deterministic: the same transcript and context
 always give the same metadata. Every tag and title is a phrase found in the transcript.
+Scripts written without spaces (Japanese, Chinese, Thai) are not fed to YAKE, which needs word
+boundaries: their terms are runs of one script (kanji, katakana) and frequent character pairs.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import PurePath
 
 import yake
 
 from processor.ai.metadata import Chapter, GeneratedMetadata, MetadataContext
-from processor.ai.transcription import Segment, Transcript
+from processor.ai.transcription import Segment, Transcript, is_unspaced_script
 
 ALGORITHM_VERSION = "local-v1"
 
@@ -44,7 +47,18 @@ _FILLER = _word_set(
 _VAGUE_ALONE = _word_set("video videos episode part channel content stuff file files")
 
 _WORD = re.compile(r"[^\W_](?:[\w'’-]*[^\W_])?")
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+|(?<=[。！？])[」』”’)\]]*\s*")
+_FULL_STOPS = ".!?…。！？"
+# Runs of one script in unspaced text: kanji (with 々), katakana (with ー), Latin words, digits.
+# Hiragana runs (particles, inflections) and punctuation separate terms and are never terms.
+_TERM_RUN = re.compile(
+    r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆]+|[\u30a1-\u30faー]+|[A-Za-z][A-Za-z'-]+"
+    r"|[\u0e00-\u0e7f]+"
+)
+MAX_TERM_CHARS = 4  # a longer kanji run (Chinese has no kana) is cut into character pairs
+_KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆]+")
+# Chinese function characters that end a word: long kanji runs are first cut at them.
+_CHINESE_PARTICLES = re.compile("[的了是在我你他她它们这那也和与就都着吗呢吧把被很又还来]+")
 
 
 @dataclass(frozen=True)
@@ -140,13 +154,21 @@ class LocalMetadataGenerator:
         extractor = yake.KeywordExtractor(lan=language, n=3, dedup_lim=0.7, top=60)
         stopwords = frozenset(w.strip() for w in extractor.stopword_set if w.strip()) | _FILLER
         text = transcript.text
+        unspaced = is_unspaced_script(text)
         sentences = _sentences(transcript)
-        keyphrases = _keyphrases(extractor, text, stopwords)
-
-        tags = _tags(keyphrases, text, stopwords, self.min_tags, self.max_tags)
-        title = _title(keyphrases, sentences, context, stopwords, language)
-        chapters = self._chapters(transcript, language, stopwords, title)
+        if unspaced:
+            keyphrases = _script_terms(text)
+            # No top-up from single words: the regex word split does not fit these scripts.
+            tags = _tags(keyphrases, "", stopwords, self.min_tags, self.max_tags)
+        else:
+            keyphrases = _keyphrases(extractor, text, stopwords)
+            tags = _tags(keyphrases, text, stopwords, self.min_tags, self.max_tags)
         ranked = _rank_sentences(sentences, keyphrases, stopwords)
+        if unspaced and ranked:
+            title = _clip(ranked[0].text.rstrip(_FULL_STOPS), 60)
+        else:
+            title = _title(keyphrases, sentences, context, stopwords, language)
+        chapters = self._chapters(transcript, language, stopwords, title, unspaced=unspaced)
         description = _description(ranked, sentences)
         show_notes = _show_notes(ranked, sentences, chapters, tags, description)
         return GeneratedMetadata(
@@ -163,6 +185,8 @@ class LocalMetadataGenerator:
         language: str,
         stopwords: frozenset[str],
         video_title: str,
+        *,
+        unspaced: bool = False,
     ) -> list[Chapter]:
         segments = [s for s in transcript.segments if s.text.strip()]
         if not segments:
@@ -182,7 +206,8 @@ class LocalMetadataGenerator:
                 s.text.strip() for s in segments if start <= s.start_time < bounds[number]
             )
             title = None
-            for phrase in _keyphrases(extractor, text, stopwords):
+            phrases = _script_terms(text) if unspaced else _keyphrases(extractor, text, stopwords)
+            for phrase in phrases:
                 if phrase.key not in used:
                     used.add(phrase.key)
                     title = _title_case(phrase.text, stopwords, language)
@@ -211,7 +236,7 @@ def _sentences(transcript: Transcript) -> list[_Sentence]:
                 pieces.append((part.strip(), pending_start))
             pending_start = segment.start_time
         pending = parts[-1]
-        if pending and pending[-1] in ".!?…":
+        if pending and pending[-1] in _FULL_STOPS:
             pieces.append((pending, pending_start))
             pending = ""
     if pending.strip():
@@ -280,6 +305,70 @@ def _keyphrases(
     ]
     found.sort(key=lambda k: k.score)
     return found
+
+
+def _script_terms(text: str) -> list[_Keyphrase]:
+    """Terms of unspaced text, most frequent (then longest, then earliest) first.
+
+    A katakana run, or a kanji run of 2..MAX_TERM_CHARS characters, is a term as it stands
+    (Japanese compounds: 電球, キャンプ). A longer kanji run (Chinese has no kana between
+    words) is cut at function characters, and what is still long into character pairs, as
+    most Chinese words are two characters; two pairs that only ever occur together are one
+    four-character term (人工 + 智能).
+    """
+    groups = [
+        [(match.start() + offset, piece) for offset, piece in group]
+        for match in _TERM_RUN.finditer(text)
+        for group in _term_groups(match.group(0))
+    ]
+    single = Counter(piece for group in groups for _, piece in group)
+    adjacent = Counter((a[1], b[1]) for group in groups for a, b in pairwise(group))
+    counts: Counter[str] = Counter()
+    first: dict[str, int] = {}
+    for group in groups:
+        i = 0
+        while i < len(group):
+            position, piece = group[i]
+            step = 1
+            if i + 1 < len(group):
+                nxt = group[i + 1][1]
+                together = adjacent[(piece, nxt)]
+                if together >= 2 and together == single[piece] == single[nxt]:
+                    piece, step = piece + nxt, 2
+            counts[piece] += 1
+            first.setdefault(piece, position)
+            i += step
+    ranked = sorted(counts, key=lambda t: (-counts[t], -len(t), first[t]))
+    terms: list[_Keyphrase] = []
+    for order, term in enumerate(ranked):
+        terms.append(
+            _Keyphrase(
+                text=term,
+                key=term.casefold(),
+                words=frozenset([term.casefold()]),
+                score=1.0 / (1.0 + counts[term]) + order * 1e-6,
+                sequence=(term.casefold(),),
+                occurrences=counts[term],
+            )
+        )
+    return terms
+
+
+def _term_groups(run: str) -> list[list[tuple[int, str]]]:
+    """Runs of adjacent (offset, term) pieces of one script run (see `_script_terms`)."""
+    if not _KANJI.fullmatch(run) or len(run) <= MAX_TERM_CHARS:
+        return [[(0, run[:30])]] if len(run) >= 2 else []
+    groups: list[list[tuple[int, str]]] = []
+    position = 0
+    for part in _CHINESE_PARTICLES.split(run):
+        start = run.index(part, position) if part else position
+        position = start + len(part)
+        if len(part) <= MAX_TERM_CHARS:
+            if len(part) >= 2:
+                groups.append([(start, part)])
+            continue
+        groups.append([(start + i, part[i : i + 2]) for i in range(0, len(part) - 1, 2)])
+    return groups
 
 
 def _contains(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:

@@ -42,7 +42,8 @@ class MetadataContext:
 
     original_filename: str | None = None
     duration_seconds: float | None = None
-    language: str | None = None
+    language: str | None = None  # of the transcript handed over (ISO 639-1)
+    output_language: str | None = None  # the metadata's language; None: the transcript's
 
 
 class MetadataGenerator(Protocol):

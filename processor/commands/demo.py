@@ -21,18 +21,26 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from processor.commands.output import err, out, print_json, progress_bar, status_text
+from processor.commands.output import (
+    err,
+    out,
+    print_json,
+    progress_bar,
+    status_text,
+    subtitle_keys,
+)
 from processor.commands.submit import submit_file
 from processor.db import queries
 from processor.db.embedded import stop_embedded
 from processor.db.migrations import migrate
 from processor.errors import ConfigurationError
-from processor.queue.worker import Worker, WorkerOptions
+from processor.queue.assembly import build_worker
+from processor.queue.worker import WorkerOptions
 from processor.services import Services
+from processor.status import TERMINAL_STATUSES, JobStatus
 
 DEMO_USER_ID = uuid.uuid5(uuid.NAMESPACE_URL, "https://vproc.dev/demo-user")
 DEMO_EMAIL = "demo@vproc.local"
-TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 
 
 def sample_video() -> Path:
@@ -113,18 +121,8 @@ def run_demo(
         f"{settings.whisper_model or 'tiny.en, bundled'}; metadata: "
         f"{settings.effective_ai_provider})"
     )
-    from processor.ai.cache import AICache
-    from processor.metrics import Metrics
-    from processor.pipeline import make_pipeline
-
-    metrics = Metrics()
-    cache = AICache(
-        db.connection, ttl_seconds=settings.ai_cache_ttl_seconds, registry=metrics.registry
-    )
-    pipeline = make_pipeline(settings, cache=cache)
-    worker = Worker(
-        db,
-        pipeline,
+    worker = build_worker(
+        services,
         WorkerOptions(
             worker_id=f"vproc-demo-{uuid.uuid4().hex[:6]}",
             concurrency=1,
@@ -133,7 +131,7 @@ def run_demo(
             poll_interval=0.5,
             shutdown_timeout=5.0,
         ),
-        metrics=metrics,
+        db=db,
     )
     errors: list[BaseException] = []
 
@@ -179,7 +177,7 @@ def run_demo(
         )
     else:
         _print_result(result)
-    return 0 if result.status == "COMPLETED" else 1
+    return 0 if result.status == JobStatus.COMPLETED else 1
 
 
 def _follow(db: Any, job_id: int, *, chatty: bool, worker_thread: threading.Thread) -> int:
@@ -197,7 +195,7 @@ def _follow(db: Any, job_id: int, *, chatty: bool, worker_thread: threading.Thre
             assert job is not None
             if live is not None:
                 live.update(_progress_view(job, names))
-            if job.status in TERMINAL or not worker_thread.is_alive():
+            if job.status in TERMINAL_STATUSES or not worker_thread.is_alive():
                 return job_id
             time.sleep(0.2)
     finally:
@@ -251,7 +249,7 @@ def _collect_artifacts(services: Services, result: DemoResult) -> None:
         return
     root = services.settings.effective_local_storage_path / services.settings.artifacts_bucket
     keys = {"transcript": meta.transcript_file_url, "thumbnail": meta.thumbnail_file_url}
-    keys.update({f"subtitles ({k})": v for k, v in (meta.subtitle_files_urls or {}).items()})
+    keys.update({f"subtitles ({k})": v for k, v in subtitle_keys(meta.subtitle_files_urls).items()})
     result.artifacts = {name: str(root / key) for name, key in keys.items() if key}
     vtt = (meta.subtitle_files_urls or {}).get("vtt")
     if vtt and (root / vtt).is_file():
@@ -265,7 +263,7 @@ def _collect_artifacts(services: Services, result: DemoResult) -> None:
 
 def _print_result(result: DemoResult) -> None:
     job, meta = result.job, result.metadata
-    if result.status != "COMPLETED" or meta is None:
+    if result.status != JobStatus.COMPLETED or meta is None:
         out.print(
             Panel(
                 f"{status_text(result.status)}  {job.error_code or ''}: {job.error_message or ''}",

@@ -6,17 +6,24 @@ rules apply (only FAILED/CANCELLED jobs are retried, and so on).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from rich.table import Table
 
-from processor.commands.output import ago, out, print_json, progress_bar, status_text
+from processor.commands.output import (
+    ago,
+    out,
+    print_json,
+    progress_bar,
+    status_text,
+    subtitle_keys,
+)
 from processor.db import queries
 from processor.errors import NotFoundError
 from processor.services import Services
-
-STATUSES = ("PENDING", "PROCESSING", "COMPLETED", "FAILED", "CANCELLED")
+from processor.status import JobStatus
 
 
 def list_jobs(services: Services, *, status: str | None, limit: int, as_json: bool) -> None:
@@ -71,7 +78,7 @@ def show_job(services: Services, job_id: int, *, as_json: bool) -> None:
     head.add_row("created", f"{job.created_at:%Y-%m-%d %H:%M:%S}  ({ago(job.created_at, now)})")
     if job.locked_by:
         head.add_row("worker", f"{job.locked_by} (lease until {job.locked_until:%H:%M:%S})")
-    if job.status == "PENDING" and job.run_after > now:
+    if job.status == JobStatus.PENDING and job.run_after > now:
         head.add_row("next try", f"{job.run_after:%H:%M:%S}")
     if job.cancel_requested:
         head.add_row("cancel", "requested")
@@ -80,7 +87,7 @@ def show_job(services: Services, job_id: int, *, as_json: bool) -> None:
     out.print(head)
     if job.processing_stages:
         stages = Table("stage", "status", "duration", "detail")
-        for name, entry in job.processing_stages.items():
+        for name, entry in in_pipeline_order(job.processing_stages):
             entry = entry if isinstance(entry, dict) else {"status": entry}
             duration = entry.get("duration_ms")
             detail = _short(entry.get("detail"))
@@ -101,15 +108,27 @@ def show_job(services: Services, job_id: int, *, as_json: bool) -> None:
             meta.add_row("duration", f"{metadata.extracted_video_duration_seconds:.1f}s")
         meta.add_row("resolution", metadata.extracted_video_resolution or "-")
         meta.add_row("format", metadata.extracted_video_format or "-")
+        meta.add_row("language", metadata.language or "-")
         for label, key in (
             ("transcript", metadata.transcript_file_url),
             ("thumbnail", metadata.thumbnail_file_url),
         ):
             if key:
                 meta.add_row(label, key)
-        for kind, key in sorted((metadata.subtitle_files_urls or {}).items()):
-            meta.add_row(kind, str(key))
+        for kind, key in sorted(subtitle_keys(metadata.subtitle_files_urls).items()):
+            meta.add_row(kind, key)
         out.print(meta)
+
+
+def in_pipeline_order(stages: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """`processing_stages` entries in the order the pipeline runs them, unknown names last.
+
+    jsonb keeps keys sorted by length, not in insertion order, so the stored order means nothing.
+    """
+    from processor.pipeline import STAGES
+
+    rank = {stage.name: index for index, stage in enumerate(STAGES)}
+    return sorted(stages.items(), key=lambda item: rank.get(item[0], len(rank)))
 
 
 def _short(detail: Any, limit: int = 60) -> str:
@@ -138,7 +157,7 @@ def act_on_job(services: Services, job_id: int, *, action: str, as_json: bool) -
     if as_json:
         print_json({"job": result})
         return
-    if action == "cancel" and result.status == "PROCESSING":
+    if action == "cancel" and result.status == JobStatus.PROCESSING:
         out.print(f"job {job_id}: cancellation requested; the worker stops it at its next check")
     else:
         out.print(f"job {job_id}: {status_text(result.status)}")

@@ -5,20 +5,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 
+from processor.status import JobStatus
+
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
-STATUS_STYLE = {
-    "PENDING": "yellow",
-    "PROCESSING": "cyan",
-    "COMPLETED": "green",
-    "FAILED": "red",
-    "CANCELLED": "magenta",
+STATUS_STYLE: dict[str, str] = {
+    JobStatus.PENDING: "yellow",
+    JobStatus.PROCESSING: "cyan",
+    JobStatus.COMPLETED: "green",
+    JobStatus.FAILED: "red",
+    JobStatus.CANCELLED: "magenta",
 }
 
 
@@ -63,3 +66,14 @@ def ago(moment: datetime | None, now: datetime) -> str:
     if seconds < 86400:
         return f"{seconds // 3600}h ago"
     return f"{seconds // 86400}d ago"
+
+
+def subtitle_keys(urls: Mapping[str, Any] | None) -> dict[str, str]:
+    """`subtitle_files_urls` flattened for display: `vtt`, `srt`, `en.vtt`, `en.srt`, …"""
+    flat: dict[str, str] = {}
+    for name, value in (urls or {}).items():
+        if isinstance(value, Mapping):
+            flat.update({f"{name}.{fmt}": str(key) for fmt, key in value.items()})
+        elif value:
+            flat[name] = str(value)
+    return flat

@@ -10,6 +10,7 @@ import json
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,12 +23,15 @@ OUTPUT_FILES = {
     "transcript_file_url": "transcript.txt",
     "thumbnail_file_url": "thumbnail.jpg",
 }
+SUBTITLE_FILES = ("subtitles.vtt", "subtitles.srt", "subtitles.en.vtt", "subtitles.en.srt")
 LOCAL_OWNER = uuid.UUID(int=0)
 LOCAL_JOB_ID = 1
 
 
 def process_command(
-    file: Annotated[Path, typer.Argument(help="The video file to process.", show_default=False)],
+    file: Annotated[
+        Path, typer.Argument(help="The video or audio file to process.", show_default=False)
+    ],
     out: Annotated[
         Path,
         typer.Option(
@@ -41,7 +45,8 @@ def process_command(
         bool, typer.Option("--json", help="Print metadata.json to stdout instead of a summary.")
     ] = False,
 ) -> None:
-    """Process one video without a database: transcript, subtitles, thumbnail, metadata.json."""
+    """Process one video or audio file without a database: transcript, subtitles, thumbnail,
+    metadata.json."""
     written = process_file(file, out, Settings())
     if as_json:
         from processor.commands.output import print_json
@@ -87,7 +92,7 @@ def process_file(file: Path, out_dir: Path, settings: Settings) -> dict[str, Any
         )
         outcome = pipeline.run_job(job, InMemoryJobControl())
         out_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("subtitles.vtt", "subtitles.srt", "thumbnail.jpg"):
+        for stale in (*SUBTITLE_FILES, "thumbnail.jpg"):
             (out_dir / stale).unlink(missing_ok=True)
         doc = dict(outcome.fields)
         bucket = settings.artifacts_bucket
@@ -97,11 +102,8 @@ def process_file(file: Path, out_dir: Path, settings: Settings) -> dict[str, Any
                 doc[field] = name
         if not doc.get("transcript_file_url"):
             (out_dir / "transcript.txt").write_text("", "utf-8")  # no audio: empty transcript
-        subtitles = doc.get("subtitle_files_urls") or {}
-        for fmt, key_ in subtitles.items():
-            shutil.copyfile(storage.path_of(bucket, key_), out_dir / f"subtitles.{fmt}")
-        doc["subtitle_files_urls"] = (
-            {fmt: f"subtitles.{fmt}" for fmt in subtitles} if subtitles else None
+        doc["subtitle_files_urls"] = _copy_subtitles(
+            doc.get("subtitle_files_urls"), lambda key_: storage.path_of(bucket, key_), out_dir
         )
         doc["chapters"] = outcome.chapters
         doc["language"] = outcome.language
@@ -109,6 +111,27 @@ def process_file(file: Path, out_dir: Path, settings: Settings) -> dict[str, Any
             json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8"
         )
         return doc
+
+
+def _copy_subtitles(
+    urls: dict[str, Any] | None, path_of: Callable[[str], Path], out_dir: Path
+) -> dict[str, Any] | None:
+    """Copy every subtitle track into `out_dir` as `subtitles[.<lang>].<fmt>`; return the
+    same shape as `subtitle_files_urls` with file names in place of keys."""
+    if not urls:
+        return None
+    named: dict[str, Any] = {}
+    for name, value in urls.items():
+        if isinstance(value, dict):
+            named[name] = {}
+            for fmt, key in value.items():
+                target = f"subtitles.{name}.{fmt}"
+                shutil.copyfile(path_of(key), out_dir / target)
+                named[name][fmt] = target
+        else:
+            shutil.copyfile(path_of(value), out_dir / f"subtitles.{name}")
+            named[name] = f"subtitles.{name}"
+    return named
 
 
 def _link_source(file: Path, target: Path) -> None:

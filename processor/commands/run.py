@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any
 
-from processor.config import Settings
-from processor.errors import ConfigurationError
-from processor.metrics import Metrics, serve
-from processor.pipeline.contract import Pipeline
+from processor.metrics import serve
+from processor.queue.assembly import build_worker
 from processor.queue.worker import Worker, WorkerOptions, default_worker_id
 from processor.services import Services
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_PIPELINE = "processor.pipeline:make_pipeline"
-
-
-def load_pipeline(spec: str, settings: Settings) -> Pipeline:
-    """Import `module:attr`; call it with Settings if it is a factory, else use it as is."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ConfigurationError(f"--pipeline must look like module:attribute, not {spec!r}")
-    try:
-        target: Any = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigurationError(f"cannot load pipeline {spec}: {exc}") from exc
-    if isinstance(target, type) or not hasattr(target, "run"):
-        target = target(settings)
-    return target
 
 
 def run_worker(
@@ -45,11 +25,15 @@ def run_worker(
     poll_interval: float,
     metrics_port: int | None,
     pipeline_spec: str,
+    metrics_host: str = "127.0.0.1",
     listen: bool,
     install_signal_handlers: bool = True,
     on_started: Callable[[Worker], None] | None = None,
 ) -> None:
-    """Run a worker until stopped (SIGTERM/SIGINT), or with until_empty until the queue drains."""
+    """Run a worker until stopped (SIGTERM/SIGINT), or with until_empty until the queue drains.
+
+    With `metrics_port`, /metrics and /healthz are served on `metrics_host:metrics_port`.
+    """
     settings = services.settings
     options = WorkerOptions(
         worker_id=worker_id or default_worker_id(),
@@ -61,37 +45,12 @@ def run_worker(
         until_empty=until_empty,
         listen=listen,
     )
-    db = services.database(
-        application_name=f"vproc-worker:{options.worker_id}",
-        max_size=min(options.concurrency, 8) + 2,
+    worker = build_worker(services, options, pipeline_spec=pipeline_spec)
+    server = (
+        serve(worker.metrics, metrics_port, worker.health, host=metrics_host)
+        if metrics_port is not None
+        else None
     )
-    metrics = Metrics()
-    if pipeline_spec == DEFAULT_PIPELINE:
-        from processor.ai.cache import AICache
-        from processor.pipeline import make_pipeline
-
-        cache = AICache(
-            db.connection, ttl_seconds=settings.ai_cache_ttl_seconds, registry=metrics.registry
-        )
-        pipeline: Pipeline = make_pipeline(
-            settings,
-            cache=cache,
-            observe_duration=lambda stage, seconds: metrics.stage_duration.labels(
-                stage=stage
-            ).observe(seconds),
-        )
-    else:
-        pipeline = load_pipeline(pipeline_spec, settings)
-    from processor.queue.cleanup import StorageCleanup
-
-    cleanup = StorageCleanup(
-        db,
-        services.storage,
-        videos_bucket=settings.videos_bucket,
-        artifacts_bucket=settings.artifacts_bucket,
-    )
-    worker = Worker(db, pipeline, options, metrics=metrics, cleanup=cleanup)
-    server = serve(metrics, metrics_port, worker.health) if metrics_port is not None else None
     if install_signal_handlers and threading.current_thread() is threading.main_thread():
         _install_signal_handlers(worker, shutdown_timeout)
     if on_started:

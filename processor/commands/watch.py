@@ -23,8 +23,8 @@ from processor.db import queries
 from processor.db.listener import Listener, listen_unsupported_reason
 from processor.errors import NotFoundError
 from processor.services import Services
+from processor.status import TERMINAL_STATUSES, JobStatus
 
-TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 CHANNEL = "vproc_job_changes"
 
 
@@ -72,15 +72,7 @@ def watch_jobs(
     db = services.database(application_name="vproc-watch")
     stop = threading.Event()
     wake = threading.Event()
-    listener_thread: threading.Thread | None = None
-    if listen_unsupported_reason(services.database_url) is None:
-        listener = Listener(
-            services.database_url, wake.set, stop, application_name="vproc-watch", channel=CHANNEL
-        )
-        listener_thread = threading.Thread(
-            target=listener.run, name="vproc-watch-listener", daemon=True
-        )
-        listener_thread.start()
+    listener_thread = _start_listener(services.database_url, wake, stop)
     deadline = None if timeout is None else time.monotonic() + timeout
 
     def snapshot() -> list[queries.JobSummary]:
@@ -92,7 +84,7 @@ def watch_jobs(
                 raise NotFoundError(f"job {job_id} not found")
             return [_summary(job)]
 
-    last_seen: dict[int, tuple] = {}
+    last_seen: dict[int, tuple[object, ...]] = {}
     live: Live | None = None
     if not as_json and out.is_terminal:
         live = Live(console=out, refresh_per_second=4, transient=False)
@@ -100,36 +92,10 @@ def watch_jobs(
     try:
         while True:
             jobs = snapshot()
-            if as_json:
-                for j in jobs:
-                    state = (j.status, j.current_stage, round(j.progress, 3), j.error_code)
-                    if last_seen.get(j.id) != state:
-                        last_seen[j.id] = state
-                        print_json_line(j)
-            elif live is not None:
-                live.update(Group(_table(jobs)))
-            else:
-                for j in jobs:
-                    state = (j.status, j.current_stage, round(j.progress, 2))
-                    if last_seen.get(j.id) != state:
-                        last_seen[j.id] = state
-                        out.print(
-                            f"job {j.id} {status_text(j.status)} {j.current_stage or '-'} "
-                            f"{j.progress * 100:.0f}%"
-                            + (f" {j.error_code}: {j.error_message}" if j.error_code else "")
-                        )
-            if job_id is not None and jobs and jobs[0].status in TERMINAL:
-                return 0 if jobs[0].status == "COMPLETED" else 1
-            if deadline is not None and time.monotonic() >= deadline:
-                if job_id is None:
-                    return 0
-                status = jobs[0].status if jobs else "unknown"
-                err.print(
-                    f"[red]error:[/] job {job_id} did not end within {timeout:g} s"
-                    f" (still {status})",
-                    highlight=False,
-                )
-                return 1
+            _render(jobs, as_json=as_json, live=live, last_seen=last_seen)
+            code = _exit_code(jobs, job_id, deadline=deadline, timeout=timeout)
+            if code is not None:
+                return code
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             wake.wait(refresh_seconds if remaining is None else min(refresh_seconds, remaining))
             wake.clear()
@@ -141,6 +107,76 @@ def watch_jobs(
             live.stop()
         if listener_thread is not None:
             listener_thread.join(2)
+
+
+def _start_listener(
+    database_url: str, wake: threading.Event, stop: threading.Event
+) -> threading.Thread | None:
+    """LISTEN for job changes in a thread that sets `wake`; None where LISTEN cannot work."""
+    if listen_unsupported_reason(database_url) is not None:
+        return None
+    listener = Listener(
+        database_url, wake.set, stop, application_name="vproc-watch", channel=CHANNEL
+    )
+    thread = threading.Thread(target=listener.run, name="vproc-watch-listener", daemon=True)
+    thread.start()
+    return thread
+
+
+def _render(
+    jobs: list[queries.JobSummary],
+    *,
+    as_json: bool,
+    live: Live | None,
+    last_seen: dict[int, tuple[object, ...]],
+) -> None:
+    """Draw the table, or print each job whose state changed since `last_seen` (updated)."""
+    if live is not None:
+        live.update(Group(_table(jobs)))
+        return
+    for j in jobs:
+        if as_json:
+            state: tuple[object, ...] = (
+                j.status,
+                j.current_stage,
+                round(j.progress, 3),
+                j.error_code,
+            )
+        else:
+            state = (j.status, j.current_stage, round(j.progress, 2))
+        if last_seen.get(j.id) == state:
+            continue
+        last_seen[j.id] = state
+        if as_json:
+            print_json_line(j)
+        else:
+            out.print(
+                f"job {j.id} {status_text(j.status)} {j.current_stage or '-'} "
+                f"{j.progress * 100:.0f}%"
+                + (f" {j.error_code}: {j.error_message}" if j.error_code else "")
+            )
+
+
+def _exit_code(
+    jobs: list[queries.JobSummary],
+    job_id: int | None,
+    *,
+    deadline: float | None,
+    timeout: float | None,
+) -> int | None:
+    """The watch's exit code once it is over (the job ended, or time ran out), else None."""
+    if job_id is not None and jobs and jobs[0].status in TERMINAL_STATUSES:
+        return 0 if jobs[0].status == JobStatus.COMPLETED else 1
+    if deadline is None or time.monotonic() < deadline:
+        return None
+    if job_id is None:
+        return 0
+    status = jobs[0].status if jobs else "unknown"
+    err.print(
+        f"[red]error:[/] job {job_id} did not end within {timeout:g} s (still {status})",
+        highlight=False,
+    )
+    return 1
 
 
 def _summary(job: queries.JobDetail) -> queries.JobSummary:

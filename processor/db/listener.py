@@ -15,11 +15,15 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from processor.backoff import Backoff
 from processor.db.connection import error_line
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "vproc_jobs"
+# Reconnecting after the LISTEN connection dropped: 0.5 s doubling to 30 s, no jitter (one
+# listener per worker; polling covers the gap meanwhile).
+RECONNECT_BACKOFF = Backoff(initial_seconds=0.5, max_seconds=30.0)
 
 
 def listen_unsupported_reason(url: str) -> str | None:
@@ -62,7 +66,7 @@ class Listener:
 
     def run(self) -> None:
         """Listen until `stop` is set, reconnecting with backoff when the connection drops."""
-        backoff = 0.5
+        failures = 0
         ever_connected = False
         while not self.stop.is_set():
             try:
@@ -77,7 +81,7 @@ class Listener:
                     if ever_connected:
                         logger.info("listener reconnected", extra={"event": "listener.reconnected"})
                     ever_connected = True
-                    backoff = 0.5
+                    failures = 0
                     self.on_wake()  # anything that arrived while disconnected
                     while not self.stop.is_set():
                         # A short timeout: a stopping worker waits for this thread to end.
@@ -85,6 +89,8 @@ class Listener:
                             self.on_wake()
             except psycopg.OperationalError as exc:
                 self.connected.clear()
+                failures += 1
+                backoff = RECONNECT_BACKOFF.delay(failures)
                 logger.warning(
                     "listener disconnected: %s; reconnecting in %.1fs",
                     error_line(exc),
@@ -92,5 +98,4 @@ class Listener:
                     extra={"event": "listener.disconnected"},
                 )
                 self.stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
         self.connected.clear()

@@ -112,12 +112,14 @@ class MetadataRow:
     tags: list[str]
     transcript_text: str | None
     transcript_file_url: str | None
-    subtitle_files_urls: dict[str, str]
+    subtitle_files_urls: dict[str, Any]  # {"vtt", "srt"} plus {"en": {"vtt", "srt"}}
     thumbnail_file_url: str | None
     extracted_video_duration_seconds: float | None
     extracted_video_resolution: str | None
     extracted_video_format: str | None
     show_notes_text: str | None
+    language: str | None
+    language_probability: float | None
     created_at: datetime
     updated_at: datetime
 

@@ -99,7 +99,7 @@ where j.id = %(job_id)s::bigint;
 -- purpose: A job's video_metadata row.
 select title, description, tags, transcript_text, transcript_file_url, subtitle_files_urls,
   thumbnail_file_url, extracted_video_duration_seconds, extracted_video_resolution,
-  extracted_video_format, show_notes_text, created_at, updated_at
+  extracted_video_format, show_notes_text, language, language_probability, created_at, updated_at
 from public.video_metadata
 where job_id = %(job_id)s::bigint;
 

@@ -21,8 +21,8 @@ AUDIO_SAMPLE_RATE = 16_000  # what transcribers read: 16 kHz mono 16-bit PCM WAV
 # The container formats vproc opens, by FFmpeg demuxer name: the one place to widen or narrow
 # what uploads may be. Every one of them reads a single self-contained file; demuxers that
 # follow references to other files or URLs (hls, dash, concat, image2 sequences, playlists,
-# imf, …) are deliberately absent. The audio formats are here for audio-only uploads: today
-# the probe refuses a file without video, whatever its container.
+# imf, …) are deliberately absent. The audio formats are for audio-only uploads (podcasts:
+# mp3, wav, flac, raw AAC/ADTS; m4a is in the ISO family, ogg/opus in `ogg`).
 VIDEO_CONTAINER_FORMATS = frozenset(
     {
         "mov", "mp4", "m4a", "3gp", "3g2", "mj2",  # the ISO/QuickTime family (one demuxer)
@@ -136,6 +136,7 @@ class ThumbnailInfo:
     time_seconds: float  # where in the video the frame comes from
     score: float
     candidates: int  # how many frames were scored
+    kind: str = "frame"  # "frame" (video), "cover_art" or "waveform" (audio-only media)
 
 
 class MediaToolkit(Protocol):

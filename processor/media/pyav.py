@@ -63,8 +63,9 @@ _LIST_SIGNATURES = (b"#EXTM3U", b"ffconcat version", b"<MPD", b"<?xml", b"[playl
 _LIST_REFUSED = "playlists and lists of other files are not supported"
 _NOT_ALLOWED = (
     "the container format is not supported (allowed: mp4, mov, mkv, webm, mpeg-ts, mpeg,"
-    " avi, flv, ogg)"
+    " avi, flv, ogg; audio: mp3, m4a, aac, wav, flac, ogg/opus)"
 )
+WAVEFORM_RATE = 8_000  # audio is read at this rate (mono) to draw a waveform
 
 
 class PyAVMediaToolkit:
@@ -75,10 +76,11 @@ class PyAVMediaToolkit:
     def probe(self, path: Path, *, limits: MediaLimits = UNLIMITED) -> MediaInfo:
         """Open the container, read stream facts and decode the first video frame.
 
-        Raises InvalidMediaError for empty, truncated, corrupt or non-video files (an image or
-        text renamed .mp4), UnsupportedMediaError for containers not on the allow-list,
-        audio-only files or unknown codecs, and MediaTooLargeError when the duration or the
-        frame size is over `limits`: both are checked before the first frame is decoded.
+        Raises InvalidMediaError for empty, truncated, corrupt or non-media files (an image or
+        text renamed .mp4), UnsupportedMediaError for containers not on the allow-list or
+        unknown codecs, and MediaTooLargeError when the duration or the frame size is over
+        `limits`: both are checked before the first frame is decoded. Audio-only files (cover
+        art does not count as video) are described with has_video False and no resolution.
         """
         size = Path(path).stat().st_size
         if size == 0:
@@ -90,8 +92,8 @@ class PyAVMediaToolkit:
             audio = container.streams.audio[0] if container.streams.audio else None
             if video is None:
                 if audio is not None:
-                    raise UnsupportedMediaError("the file has audio but no video stream")
-                raise InvalidMediaError("the file has no video stream")
+                    return _probe_audio_only(container, audio, format_name, limits)
+                raise InvalidMediaError("the file has no video or audio stream")
             if video.codec_context is None or video.codec_context.name in ("", "none"):
                 raise UnsupportedMediaError("the video codec is not supported")
             limits.check_frame(video.codec_context.width, video.codec_context.height)
@@ -212,13 +214,14 @@ class PyAVMediaToolkit:
 
         Only keyframes are decoded (one per candidate), so the cost does not grow with the
         video's length. The frame is rotated as the file says it should be displayed.
+        Audio-only media get their embedded cover art, else a picture of their waveform.
         """
         best: tuple[float, float, av.VideoFrame] | None = None  # (score, brightness, frame)
         scored = 0
         with _opened(path) as container:
             stream = _video_stream(container)
             if stream is None:
-                raise InvalidMediaError("the file has no video stream")
+                return _audio_thumbnail(container, dest_jpeg, max_width, should_stop)
             stream.codec_context.skip_frame = "NONKEY"
             seen: set[int] = set()
             for target in _candidate_times(stream, duration_seconds):
@@ -250,6 +253,108 @@ class PyAVMediaToolkit:
             score=round(score, 4),
             candidates=scored,
         )
+
+
+def _probe_audio_only(
+    container: av.container.InputContainer,
+    audio: av.AudioStream,
+    format_name: str,
+    limits: MediaLimits,
+) -> MediaInfo:
+    """MediaInfo of a file with audio and no video (a podcast, a voice memo)."""
+    if audio.codec_context is None or audio.codec_context.name in ("", "none"):
+        raise UnsupportedMediaError("the audio codec is not supported")
+    duration = _duration_seconds(container)
+    if duration <= 0:
+        duration = _scan_duration_seconds(container)
+    limits.check_duration(duration)
+    if duration <= 0:
+        raise InvalidMediaError("the audio has no duration")
+    return MediaInfo(
+        duration_seconds=round(duration, 3),
+        format_name=format_name,
+        has_video=False,
+        has_audio=True,
+        audio_codec=audio.codec_context.name,
+        audio_sample_rate=audio.codec_context.sample_rate,
+        audio_channels=audio.codec_context.layout.nb_channels,
+        bit_rate=container.bit_rate or None,
+    )
+
+
+def _audio_thumbnail(
+    container: av.container.InputContainer,
+    dest: Path,
+    max_width: int,
+    should_stop: Callable[[], None] | None,
+) -> ThumbnailInfo:
+    """The embedded cover art (an attached picture), else a rendered waveform."""
+    cover = _cover_art(container)
+    if cover is not None:
+        width, height = _write_jpeg(cover, dest, max_width)
+        return ThumbnailInfo(width, height, 0.0, 0.0, candidates=1, kind="cover_art")
+    if not container.streams.audio:
+        raise InvalidMediaError("the file has no video or audio stream")
+    peaks = _block_peaks(container, container.streams.audio[0], should_stop)
+    from processor.media import waveform
+
+    image = waveform.render(waveform.column_peaks(peaks, waveform.WIDTH))
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+    width, height = _write_jpeg(frame, dest, max_width)
+    return ThumbnailInfo(width, height, 0.0, 0.0, candidates=0, kind="waveform")
+
+
+def _cover_art(container: av.container.InputContainer) -> av.VideoFrame | None:
+    """The decoded attached picture (ID3 APIC, MP4 covr, FLAC PICTURE), if there is one."""
+    for stream in container.streams.video:
+        if not stream.disposition & Disposition.attached_pic:
+            continue
+        container.seek(0)
+        for count, packet in enumerate(container.demux(stream)):
+            if count >= PROBE_PACKET_LIMIT:
+                break
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                break
+            if frames:
+                return frames[0]
+        return None
+    return None
+
+
+def _block_peaks(
+    container: av.container.InputContainer,
+    stream: av.AudioStream,
+    should_stop: Callable[[], None] | None,
+) -> np.ndarray:
+    """The loudest sample of each decoded block (about 0.1 s) of the track, mono.
+
+    One float per block keeps memory at about 150 KB per hour of audio.
+    """
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=WAVEFORM_RATE)
+    blocks: list[float] = []
+    try:
+        container.seek(0)
+        for count, packet in enumerate(container.demux(stream)):
+            if should_stop is not None and count % STOP_CHECK_PACKETS == 0:
+                should_stop()
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                continue
+            for frame in frames:
+                blocks.extend(_peak(b) for b in resampler.resample(frame))
+        blocks.extend(_peak(b) for b in resampler.resample(None))
+    finally:
+        del resampler
+        gc.collect()
+    return np.asarray(blocks, dtype=np.float32)
+
+
+def _peak(block: av.AudioFrame) -> float:
+    data = block.to_ndarray()
+    return float(np.abs(data).max()) if data.size else 0.0
 
 
 class _NestedOpenError(Exception):

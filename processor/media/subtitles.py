@@ -2,7 +2,8 @@
 
 Rules (the usual broadcast ones): at most 42 characters per line and 2 lines per cue, cues
 between about 1 and 7 seconds, never overlapping, broken at sentence ends, pauses and commas
-rather than mid-phrase. Pure logic apart from `write_subtitles`.
+rather than mid-phrase. Scripts written without spaces (Chinese, Japanese, Thai) join
+words without a space and get shorter lines. Pure logic apart from `write_subtitles`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from processor.ai.transcription import Word
+from processor.ai.transcription import Word, is_unspaced_script
 
 MAX_LINE_CHARS = 42
+MAX_LINE_CHARS_UNSPACED = 16  # full-width characters per line (Japanese broadcast practice)
 MAX_LINES = 2
 MIN_CUE_SECONDS = 1.0
 MAX_CUE_SECONDS = 7.0
@@ -75,30 +77,35 @@ def build_cues(
     Words must be in time order (a transcript's are). Cue times are word times, stretched to
     `min_seconds` where the neighbours leave room, and never past `media_duration`.
     """
-    tokens = _tokens(words, max_line_chars)
+    words = list(words)
+    sep = " "
+    if is_unspaced_script("".join(w.text for w in words)):
+        sep = ""
+        max_line_chars = min(max_line_chars, MAX_LINE_CHARS_UNSPACED)
+    tokens = _tokens(words, max_line_chars, spaced_script=bool(sep))
     groups: list[list[_Token]] = []
     current: list[_Token] = []
     for token in tokens:
         if current:
             candidate = [*current, token]
-            too_long = _wrap(_join(candidate), max_line_chars, max_lines) is None
+            too_long = _wrap(_texts(candidate), max_line_chars, max_lines, sep) is None
             too_slow = token.end - current[0].start > max_seconds
             if too_long or too_slow:
                 keep = _best_split(current)
                 groups.append(current[:keep])
                 current = current[keep:]
-            elif _is_soft_break(current, token, min_seconds):
+            elif _is_soft_break(current, token, min_seconds, sep):
                 groups.append(current)
                 current = []
         current.append(token)
     if current:
         groups.append(current)
-    return _timed(groups, media_duration, max_line_chars, max_lines, min_seconds, max_seconds)
+    return _timed(groups, media_duration, max_line_chars, max_lines, min_seconds, max_seconds, sep)
 
 
 def wrap_lines(text: str, max_line_chars: int = MAX_LINE_CHARS) -> list[str]:
     """Split text into balanced lines of at most `max_line_chars` (two when it fits in two)."""
-    lines = _wrap(text, max_line_chars, MAX_LINES)
+    lines = _wrap(text.split(" "), max_line_chars, MAX_LINES)
     if lines is not None:
         return lines
     out: list[str] = []
@@ -125,14 +132,16 @@ def write_subtitles(cues: Sequence[Cue], vtt_path: Path, srt_path: Path) -> None
     subs.save(str(srt_path), encoding="utf-8", format_="srt")
 
 
-def _tokens(words: Iterable[Word], max_line_chars: int) -> list[_Token]:
+def _tokens(
+    words: Iterable[Word], max_line_chars: int, *, spaced_script: bool = True
+) -> list[_Token]:
     """Strip words, drop empty ones, cut words longer than a line, force times monotonic."""
     out: list[_Token] = []
     last_end = 0.0
     words = list(words)
     # Whisper marks a new word with a leading space; a piece without one ("-Proc" after " V")
     # continues the word before it. Only trust that when the words follow the convention.
-    spaced = sum(w.text[:1].isspace() for w in words) * 2 > len(words)
+    spaced = spaced_script and sum(w.text[:1].isspace() for w in words) * 2 > len(words)
     for word in words:
         text = " ".join(word.text.split())
         if not text:
@@ -152,14 +161,16 @@ def _tokens(words: Iterable[Word], max_line_chars: int) -> list[_Token]:
     return out
 
 
-def _join(tokens: Sequence[_Token]) -> str:
-    return " ".join(t.text for t in tokens)
+def _texts(tokens: Sequence[_Token]) -> list[str]:
+    return [t.text for t in tokens]
 
 
-def _is_soft_break(current: Sequence[_Token], nxt: _Token, min_seconds: float) -> bool:
+def _is_soft_break(
+    current: Sequence[_Token], nxt: _Token, min_seconds: float, sep: str = " "
+) -> bool:
     """End the cue before `nxt` at a sentence end or pause, or at a clause end once long."""
     last = current[-1]
-    chars = len(_join(current))
+    chars = len(sep.join(_texts(current)))
     duration = last.end - current[0].start
     settled = duration >= min_seconds or chars >= 16
     pause = nxt.start - last.end
@@ -167,7 +178,9 @@ def _is_soft_break(current: Sequence[_Token], nxt: _Token, min_seconds: float) -
         return True
     if last.text.endswith(_SENTENCE_END) and settled:
         return True
-    return last.text.endswith(_CLAUSE_END) and chars >= MAX_LINE_CHARS
+    return last.text.endswith(_CLAUSE_END) and chars >= (
+        MAX_LINE_CHARS if sep else MAX_LINE_CHARS_UNSPACED
+    )
 
 
 def _best_split(tokens: Sequence[_Token]) -> int:
@@ -191,16 +204,18 @@ def _best_split(tokens: Sequence[_Token]) -> int:
     return best_keep
 
 
-def _wrap(text: str, max_line_chars: int, max_lines: int) -> list[str] | None:
-    """Balanced lines for `text`, or None if it needs more than `max_lines` lines."""
+def _wrap(
+    words: Sequence[str], max_line_chars: int, max_lines: int, sep: str = " "
+) -> list[str] | None:
+    """Balanced lines for `words` joined by `sep`, or None if it needs more than `max_lines`."""
+    text = sep.join(words)
     if len(text) <= max_line_chars:
         return [text]
     if max_lines < 2:
         return None
-    words = text.split(" ")
     best: tuple[float, int] | None = None
     for i in range(1, len(words)):
-        first, second = " ".join(words[:i]), " ".join(words[i:])
+        first, second = sep.join(words[:i]), sep.join(words[i:])
         if len(first) > max_line_chars:
             break
         if len(second) > max_line_chars:
@@ -213,7 +228,7 @@ def _wrap(text: str, max_line_chars: int, max_lines: int) -> list[str] | None:
     if best is None:
         return None
     i = best[1]
-    return [" ".join(words[:i]), " ".join(words[i:])]
+    return [sep.join(words[:i]), sep.join(words[i:])]
 
 
 def _timed(
@@ -223,6 +238,7 @@ def _timed(
     max_lines: int,
     min_seconds: float,
     max_seconds: float,
+    sep: str = " ",
 ) -> list[Cue]:
     """Give each group a start and end: word times, stretched to the minimum where there is
     room, capped at the maximum, never overlapping the neighbours or passing the media end."""
@@ -245,8 +261,13 @@ def _timed(
         span[1] = max(span[1], span[0] + 0.001)
     cues = []
     for group, (start, end) in zip(groups, spans, strict=True):
-        lines = _wrap(_join(group), max_line_chars, max_lines) or wrap_lines(
-            _join(group), max_line_chars
-        )
+        text = sep.join(_texts(group))
+        lines = _wrap(_texts(group), max_line_chars, max_lines, sep)
+        if lines is None:
+            lines = (
+                wrap_lines(text, max_line_chars)
+                if sep
+                else [text[i : i + max_line_chars] for i in range(0, len(text), max_line_chars)]
+            )
         cues.append(Cue(round(start, 3), round(end, 3), tuple(lines)))
     return cues

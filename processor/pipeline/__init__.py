@@ -41,6 +41,7 @@ __all__ = [
     "build_pipeline",
     "make_metadata",
     "make_pipeline",
+    "subtitle_files_urls",
 ]
 
 logger = logging.getLogger(__name__)
@@ -129,15 +130,13 @@ class MediaPipeline:
             "show_notes_text": meta.get("show_notes"),
             "transcript_text": text,
             "transcript_file_url": text_key,
-            "subtitle_files_urls": (
-                {"vtt": subtitles.artifacts["vtt"], "srt": subtitles.artifacts["srt"]}
-                if subtitles.artifacts
-                else None
-            ),
+            "subtitle_files_urls": subtitle_files_urls(subtitles),
             "thumbnail_file_url": results["thumbnail"].artifacts.get("thumbnail"),
             "extracted_video_duration_seconds": probe.get("duration_seconds"),
             "extracted_video_resolution": f"{width}x{height}" if width and height else None,
             "extracted_video_format": probe.get("format_name"),
+            "language": transcript.detail.get("language"),
+            "language_probability": transcript.detail.get("language_probability"),
         }
         return JobOutcome(
             fields=fields,
@@ -145,6 +144,21 @@ class MediaPipeline:
             chapters=list(meta.get("chapters") or []),
             language=meta.get("language") or transcript.detail.get("language"),
         )
+
+
+def subtitle_files_urls(subtitles: StageResult) -> dict[str, Any] | None:
+    """`video_metadata.subtitle_files_urls`: the original-language track as `vtt`/`srt` (the
+    shape clients already read), and each translation under its language code:
+    `{"vtt": …, "srt": …, "en": {"vtt": …, "srt": …}}`."""
+    artifacts = subtitles.artifacts
+    if not artifacts:
+        return None
+    urls: dict[str, Any] = {"vtt": artifacts["vtt"], "srt": artifacts["srt"]}
+    for name, key in artifacts.items():
+        language, dot, fmt = name.partition(".")
+        if dot:
+            urls.setdefault(language, {})[fmt] = key
+    return urls
 
 
 def make_metadata(settings: Settings, *, cache: AICache | None = None) -> MetadataGenerator:
@@ -184,6 +198,7 @@ def build_pipeline(
         videos_bucket=settings.videos_bucket,
         artifacts_bucket=settings.artifacts_bucket,
         limits=MediaLimits.from_settings(settings),
+        metadata_language=settings.metadata_language,
     )
     return MediaPipeline(services, work_root=work_root, observe_duration=observe_duration)
 

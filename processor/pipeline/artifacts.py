@@ -13,17 +13,30 @@ TRANSCRIPT_TXT = "transcript.txt"
 TRANSCRIPT_JSON = "transcript.json"  # segments and words: what subtitles and resumes need
 SUBTITLES_VTT = "subtitles.vtt"
 SUBTITLES_SRT = "subtitles.srt"
+# The English translation of non-English speech, beside the original-language track.
+SUBTITLES_EN_VTT = "subtitles.en.vtt"
+SUBTITLES_EN_SRT = "subtitles.en.srt"
 THUMBNAIL_JPG = "thumbnail.jpg"
 AUDIO_WAV = "audio.wav"
 
 # Every artifact a job can leave under `<owner_id>/<job_id>/` (deleted with its video).
-ARTIFACT_NAMES = (TRANSCRIPT_TXT, TRANSCRIPT_JSON, SUBTITLES_VTT, SUBTITLES_SRT, THUMBNAIL_JPG)
+ARTIFACT_NAMES = (
+    TRANSCRIPT_TXT,
+    TRANSCRIPT_JSON,
+    SUBTITLES_VTT,
+    SUBTITLES_SRT,
+    SUBTITLES_EN_VTT,
+    SUBTITLES_EN_SRT,
+    THUMBNAIL_JPG,
+)
 
 CONTENT_TYPES = {
     TRANSCRIPT_TXT: "text/plain; charset=utf-8",
     TRANSCRIPT_JSON: "application/json",
     SUBTITLES_VTT: "text/vtt; charset=utf-8",
     SUBTITLES_SRT: "application/x-subrip; charset=utf-8",
+    SUBTITLES_EN_VTT: "text/vtt; charset=utf-8",
+    SUBTITLES_EN_SRT: "application/x-subrip; charset=utf-8",
     THUMBNAIL_JPG: "image/jpeg",
 }
 

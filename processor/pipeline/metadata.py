@@ -1,4 +1,9 @@
-"""Metadata stage: title, description, tags, show notes and chapters from the transcript."""
+"""Metadata stage: title, description, tags, show notes and chapters from the transcript.
+
+METADATA_LANGUAGE picks the metadata's language: `source` (the spoken one) or a code. For
+English, non-English speech is summarised from its English translation, so the offline
+engine (which cannot translate) writes English too.
+"""
 
 from __future__ import annotations
 
@@ -17,16 +22,28 @@ class MetadataStage:
 
     def run(self, ctx: StageContext) -> StageResult:
         transcript = load_transcript(ctx)
+        wanted = ctx.services.metadata_language
+        target = transcript.language if wanted == "source" else wanted
+        source = transcript
+        english = transcript.english
+        if target == "en" and transcript.language != "en" and english is not None:
+            source = english
         context = MetadataContext(
             original_filename=ctx.job.original_filename,
             duration_seconds=ctx.result_of("probe").detail.get("duration_seconds"),
-            language=transcript.language,
+            language=source.language,
+            output_language=target,
         )
-        generated = ctx.metadata.generate_metadata(transcript, context)
+        generated = ctx.metadata.generate_metadata(source, context)
+        # The offline engine only extracts: it writes in the language of what it was given.
+        written = source.language if ctx.metadata.name == "local" else target
         return StageResult(
             detail={
                 **generated.model_dump(mode="json"),
                 "language": transcript.language,
+                "language_probability": transcript.language_probability,
+                "metadata_language": written,
+                "from_translation": source is not transcript,
                 "provider": ctx.metadata.name,
                 "model": ctx.metadata.model,
             }

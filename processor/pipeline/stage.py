@@ -50,6 +50,7 @@ class PipelineServices:
     videos_bucket: str = "videos"
     artifacts_bucket: str = "video-artifacts"
     limits: MediaLimits = UNLIMITED  # MAX_SOURCE_BYTES, MAX_MEDIA_SECONDS, MAX_FRAME_PIXELS
+    metadata_language: str = "source"  # METADATA_LANGUAGE
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Thumbnail stage: the best-scoring keyframe, at most 1280 px wide, as thumbnail.jpg."""
+"""Thumbnail stage: the best-scoring keyframe, at most 1280 px wide, as thumbnail.jpg.
+
+Audio-only media get their cover art, else a waveform picture (the toolkit decides).
+"""
 
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ class ThumbnailStage:
                 "time_seconds": info.time_seconds,
                 "score": info.score,
                 "candidates": info.candidates,
+                "kind": info.kind,
             },
             artifacts={"thumbnail": upload(ctx, THUMBNAIL_JPG, dest)},
         )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
+from processor.ai.transcription import iso_language
 from processor.pipeline.artifacts import TRANSCRIPT_JSON, TRANSCRIPT_TXT, audio_path, upload
 from processor.pipeline.stage import StageContext, StageResult
 
@@ -22,6 +24,8 @@ class TranscribeStage:
         transcript = ctx.transcriber.transcribe(
             audio_path(ctx), on_progress=ctx.report, should_stop=ctx.raise_if_cancelled
         )
+        # Stored as ISO 639 (video_metadata.language): some backends answer in BCP-47.
+        transcript = replace(transcript, language=iso_language(transcript.language))
         text_path = ctx.work_dir / TRANSCRIPT_TXT
         text_path.write_text(transcript.text + ("\n" if transcript.text else ""), "utf-8")
         json_path = ctx.work_dir / TRANSCRIPT_JSON
@@ -29,11 +33,13 @@ class TranscribeStage:
         return StageResult(
             detail={
                 "language": transcript.language,
+                "language_probability": transcript.language_probability,
+                "translated": bool(transcript.translation),
                 "segments": len(transcript.segments),
                 "words": sum(len(s.words) for s in transcript.segments),
                 "duration_seconds": transcript.duration_seconds,
                 "engine": ctx.transcriber.name,
-                "model": Path(ctx.transcriber.model).name,
+                "model": Path(transcript.model or ctx.transcriber.model).name,
             },
             artifacts={
                 "transcript_txt": upload(ctx, TRANSCRIPT_TXT, text_path),

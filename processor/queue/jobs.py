@@ -11,13 +11,13 @@ could still be valid, so a database restart does not lose a finished job's resul
 from __future__ import annotations
 
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from processor.backoff import Backoff
 from processor.db import queries
 from processor.db.pool import Database
 from processor.errors import DatabaseUnavailableError, LeaseLostError
@@ -25,6 +25,10 @@ from processor.errors import DatabaseUnavailableError, LeaseLostError
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# A final write (complete, fail, cancel, release) retried while the database is unreachable:
+# 0.2 s doubling to 5 s, each ±25 %; the lease bounds the whole loop.
+FINAL_WRITE_BACKOFF = Backoff(initial_seconds=0.2, max_seconds=5.0, jitter=(0.75, 1.25))
 
 
 @dataclass(frozen=True)
@@ -170,11 +174,13 @@ class JobQueue:
         so giving up is safe: the job is re-run, not lost.
         """
         deadline = time.monotonic() + self.lease_seconds
-        delay = 0.2
+        failures = 0
         while True:
             try:
                 return call()
             except DatabaseUnavailableError:
+                failures += 1
+                delay = FINAL_WRITE_BACKOFF.delay(failures)
                 if time.monotonic() + delay > deadline:
                     raise
                 logger.warning(
@@ -184,4 +190,3 @@ class JobQueue:
                     extra={"event": "db.retrying", "job_id": claim.job_id, "action": action},
                 )
                 time.sleep(delay)
-                delay = min(delay * 2, 5.0) * (0.75 + random.random() / 2)

@@ -8,8 +8,8 @@ Side tasks, each a thread:
   heartbeat - every lease/3 extends every running lease and reads back cancel_requested
   progress  - about once a second writes each job's latest progress if the throttle allows
               (processor.queue.control: one write per whole percent and per second at most)
-  reaper    - settles expired leases that will not be claimed again, and deletes what
-              deleted videos left in storage
+  reaper    - settles expired leases that will not be claimed again, then runs its chores
+              (processor.queue.chores: the storage cleanup outbox, the AI cache purge)
   completer - writes finished jobs in batches (processor.complete_jobs)
 A side task that dies stops the worker with an ERROR. On stop (SIGTERM/SIGINT) the worker stops
 claiming, lets running jobs finish within the shutdown timeout, then asks them to stop and
@@ -23,7 +23,6 @@ import functools
 import logging
 import os
 import queue
-import random
 import socket
 import threading
 import time
@@ -32,6 +31,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from processor.backoff import Backoff
 from processor.db import queries
 from processor.db.listener import Listener, listen_unsupported_reason
 from processor.db.pool import Database
@@ -40,17 +40,23 @@ from processor.errors import (
     JobCancelledError,
     LeaseLostError,
     ShutdownRequestedError,
+    SideTaskDied,
     VprocError,
     public_message,
 )
 from processor.metrics import Metrics
 from processor.pipeline.contract import JobInfo, Pipeline
-from processor.queue.cleanup import StorageCleanup
+from processor.queue.chores import Chore
 from processor.queue.completions import CompletionBuffer
 from processor.queue.control import WorkerJobControl
 from processor.queue.jobs import Claim, JobQueue
+from processor.status import JobStatus
 
 logger = logging.getLogger(__name__)
+
+# Between claims while the database is unreachable: 0.5 s doubling to 30 s, each ±50 % so a
+# fleet that lost the database together does not come back in step.
+CLAIM_BACKOFF = Backoff(initial_seconds=0.5, max_seconds=30.0, jitter=(0.5, 1.5))
 
 
 def default_worker_id() -> str:
@@ -74,12 +80,6 @@ class WorkerOptions:
     listen: bool = True
 
 
-class SideTaskDied(VprocError):
-    """A worker side task stopped unexpectedly."""
-
-    error_code = "worker_side_task_died"
-
-
 class Worker:
     """Claims and runs jobs until stopped (or, with until_empty, until the queue is drained)."""
 
@@ -91,7 +91,7 @@ class Worker:
         *,
         listen_url: str | None = None,
         metrics: Metrics | None = None,
-        cleanup: StorageCleanup | None = None,
+        cleanup: Chore | None = None,
     ) -> None:
         self.db = db
         self.pipeline = pipeline
@@ -176,7 +176,7 @@ class Worker:
 
     def _claim_loop(self) -> None:
         o = self.options
-        db_backoff = 0.5
+        failed_claims = 0
         while not self._stop.is_set():
             running = self._busy_slots()
             free = o.concurrency - running
@@ -189,15 +189,15 @@ class Worker:
                 try:
                     claims = self.queue.claim(free)
                     self.last_claim_ok = time.monotonic()
-                    db_backoff = 0.5
+                    failed_claims = 0
                 except DatabaseUnavailableError as exc:
                     logger.warning(
                         "cannot claim: %s",
                         exc.message,
                         extra={"event": "claim.failed", "worker_id": o.worker_id},
                     )
-                    self._stop.wait(db_backoff * (0.5 + random.random()))
-                    db_backoff = min(db_backoff * 2, 30.0)
+                    failed_claims += 1
+                    self._stop.wait(CLAIM_BACKOFF.delay(failed_claims))
                     continue
                 for claim in claims:
                     self._start_job(claim)
@@ -402,7 +402,7 @@ class Worker:
             retryable=error.retryable,
             retry_after_seconds=error.retry_after_seconds,
         )
-        if status == "PENDING":
+        if status == JobStatus.PENDING:
             self.metrics.jobs_retried.labels(error_code=code).inc()
             logger.warning(
                 "job %s failed (%s: %s); will retry",

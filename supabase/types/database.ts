@@ -92,6 +92,8 @@ export type Database = {
           extracted_video_resolution: string | null
           id: number
           job_id: number
+          language: string | null
+          language_probability: number | null
           owner_id: string
           show_notes_text: string | null
           subtitle_files_urls: Json
@@ -110,6 +112,8 @@ export type Database = {
           extracted_video_resolution?: string | null
           id?: never
           job_id: number
+          language?: string | null
+          language_probability?: number | null
           owner_id: string
           show_notes_text?: string | null
           subtitle_files_urls?: Json
@@ -128,6 +132,8 @@ export type Database = {
           extracted_video_resolution?: string | null
           id?: never
           job_id?: number
+          language?: string | null
+          language_probability?: number | null
           owner_id?: string
           show_notes_text?: string | null
           subtitle_files_urls?: Json

@@ -82,6 +82,31 @@ def test_process_writes_every_output(tmp_path: Path) -> None:
     assert (frame.width, frame.height) == (320, 240)
 
 
+def test_process_a_spanish_podcast_mp3(tmp_path: Path) -> None:
+    """`vproc process talk.mp3`: audio only, not English, a real recording."""
+    from tests.support import recordings
+
+    samples = fixtures.decode_mono(recordings.clip("es"), rate=44_100)
+    talk = fixtures.write_mp3(tmp_path / "talk.mp3", samples, 44_100)
+    out = tmp_path / "out"
+    result = vproc(tmp_path, "process", str(talk), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in out.iterdir()} == OUTPUTS | {"subtitles.en.vtt", "subtitles.en.srt"}
+    meta = json.loads((out / "metadata.json").read_text("utf-8"))
+    assert (meta["language"], meta["extracted_video_format"]) == ("es", "mp3")
+    assert meta["extracted_video_resolution"] is None
+    assert meta["subtitle_files_urls"]["en"] == {
+        "vtt": "subtitles.en.vtt",
+        "srt": "subtitles.en.srt",
+    }
+    assert "sorpresa" in meta["transcript_text"].lower()
+    english = " ".join(e.plaintext for e in pysubs2.load(str(out / "subtitles.en.vtt")))
+    assert "the" in english.lower().split()
+    with av.open(str(out / "thumbnail.jpg")) as container:
+        frame = next(container.decode(video=0))
+    assert (frame.width, frame.height) == (1280, 720)  # the waveform
+
+
 def test_video_without_audio_succeeds_without_subtitles(tmp_path: Path) -> None:
     source = fixtures.make_silent_video(tmp_path / "silent film.mp4")
     out = tmp_path / "out"

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,8 +175,17 @@ def test_chaos_sigkilled_workers_lose_and_double_nothing(admin, db_url, tmp_path
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
             kills += 1
+            newcomer = f"chaos-{len(workers)}"
             workers.append(spawn(len(workers)))
-            time.sleep(0.3)
+            wait_until(
+                lambda name=newcomer: admin.execute(
+                    "select count(*) from pg_stat_activity where datname = current_database()"
+                    " and application_name like %s",
+                    (f"vproc-%:{name}",),
+                ).fetchone()[0],
+                timeout=30,
+                what=f"{newcomer} connected before the next kill",
+            )
         wait_until(
             lambda: (
                 count(admin, "select count(*) from public.video_jobs where status = 'COMPLETED'")

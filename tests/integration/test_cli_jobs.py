@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from processor.cli import app
 from processor.errors import InvalidStateError, NotFoundError
+from processor.status import JobStatus
 from tests.support.seed import create_user, insert_video_as
 
 runner = CliRunner()
@@ -173,3 +174,35 @@ def test_watch_of_one_job_has_a_default_timeout(admin, db_url, monkeypatch) -> N
     result = vproc(db_url, "watch", str(job_id))
     assert result.exit_code == 1
     assert f"job {job_id} did not end within 0.5 s (still PENDING)" in result.output
+
+
+def test_show_lists_stages_in_pipeline_order(admin, db_url) -> None:
+    """jsonb orders keys by length (audio, probe, download, …); the table follows the pipeline."""
+    user = create_user(admin)
+    _, job_id = insert_video_as(admin, user, "talk.mp4")
+    done = {"status": "completed", "duration_ms": 5}
+    stages = {name: done for name in ("thumbnail", "audio", "probe", "transcribe", "download")}
+    stages["custom"] = done  # a stage the default pipeline does not know comes last
+    admin.execute(
+        "update public.video_jobs set processing_stages = %s where id = %s",
+        (json.dumps(stages), job_id),
+    )
+    stored = admin.execute(
+        "select processing_stages from public.video_jobs where id = %s", (job_id,)
+    ).fetchone()
+    assert list(stored[0])[:2] == ["audio", "probe"]  # the order the fix has to undo
+    human = vproc(db_url, "show", str(job_id))
+    assert human.exit_code == 0, human.output
+    lines = [line.replace("│", " ") for line in human.stdout.splitlines()]
+    rows = [line.split()[0] for line in lines if "completed" in line]
+    assert rows == ["download", "probe", "audio", "transcribe", "thumbnail", "custom"]
+
+
+@pytest.mark.parametrize("status", list(JobStatus))
+def test_jobs_status_filter_takes_every_status(admin, db_url, status: JobStatus) -> None:
+    user = create_user(admin)
+    _, job_id = insert_video_as(admin, user, "clip.mp4")
+    set_status(admin, job_id, status.value)
+    result = vproc(db_url, "jobs", "--status", status.value, "--json")
+    assert result.exit_code == 0, result.output
+    assert [j["id"] for j in json.loads(result.stdout)["jobs"]] == [job_id]

@@ -121,8 +121,9 @@ def user_visible_text(admin: psycopg.Connection, user: uuid.UUID) -> str:
 
 
 def published_text(admin: psycopg.Connection) -> tuple[list[str], str]:
-    """Whole rows of every table in the supabase_realtime publication (Realtime sends whole
-    rows, whatever the column grants), read as the superuser."""
+    """What Realtime can send to users, read as the superuser: whole rows of every table in
+    the supabase_realtime publication (postgres_changes sends whole rows, whatever the column
+    grants) and every Broadcast message the database sent (realtime.messages)."""
     tables = [
         r[0]
         for r in admin.execute(
@@ -130,6 +131,7 @@ def published_text(admin: psycopg.Connection) -> tuple[list[str], str]:
             " where pubname = 'supabase_realtime'"
         ).fetchall()
     ]
+    tables.append("realtime.messages")
     texts = []
     for table in tables:
         for (row,) in admin.execute(f"select to_jsonb(t)::text from {table} as t").fetchall():
@@ -173,8 +175,9 @@ def test_no_user_visible_column_names_the_worker(admin, tmp_path) -> None:
 
     visible = user_visible_text(admin, user)
     tables, published = published_text(admin)
-    assert {"public.video_jobs", "public.video_metadata"} <= set(tables)
-    assert str(running) in visible and "probe" in published  # the scan reads real rows
+    assert "realtime.messages" in tables
+    # The scan reads real rows: the running job's Broadcast events name its stage.
+    assert str(running) in visible and '"current_stage": "probe"' in published
     for secret in (worker_id, host, workdir, os.getcwd()):
         assert secret not in visible, f"{secret!r} is selectable by the owner"
         assert secret not in published, f"{secret!r} is published to Realtime"

@@ -26,7 +26,6 @@ from processor.errors import (
     InvalidMediaError,
     JobCancelledError,
     SourceMissingError,
-    UnsupportedMediaError,
     VprocError,
 )
 from processor.media.subtitles import MAX_CUE_SECONDS, MAX_LINE_CHARS, MAX_LINES, MIN_CUE_SECONDS
@@ -276,7 +275,6 @@ class NeverTranscriber:
         ("truncated.mp4", InvalidMediaError, "invalid_media", "probe"),
         ("text.mp4", InvalidMediaError, "invalid_media", "probe"),
         ("image.mp4", InvalidMediaError, "invalid_media", "probe"),
-        ("audio-only.mp4", UnsupportedMediaError, "unsupported_media", "probe"),
         (None, SourceMissingError, "source_missing", "download"),
     ],
 )
@@ -414,8 +412,53 @@ def test_whisper_windows_keep_global_timestamps(speech, store, whisper, tmp_path
     parts = windowed.transcribe(wav, on_progress=progress.append)
     assert len(progress) >= 2 and progress[-1] == pytest.approx(1.0)
     assert progress == sorted(progress)
-    words = [w for s in parts.segments for w in s.words]
-    reference = [w for s in whole.segments for w in s.words]
-    assert normalise(parts.text) == normalise(whole.text)
-    for got, want in zip(words, reference, strict=True):
-        assert got.start_time == pytest.approx(want.start_time, abs=0.35)
+    # int8 kernels differ across x86-64 CPUs, so windowed decoding may gain or lose a word
+    # (an extra "to" on AMD EPYC): compare by word error rate, then the aligned words' times.
+    hypothesis, reference = timed_tokens(parts), timed_tokens(whole)
+    aligned = jiwer.process_words(
+        " ".join(t for t, _ in reference), " ".join(t for t, _ in hypothesis)
+    )
+    assert aligned.wer <= WINDOWED_MAX_WER, (aligned.wer, normalise(parts.text))
+    matched = 0
+    for chunk in aligned.alignments[0]:
+        if chunk.type != "equal":
+            continue
+        for offset in range(chunk.ref_end_idx - chunk.ref_start_idx):
+            want = reference[chunk.ref_start_idx + offset]
+            got = hypothesis[chunk.hyp_start_idx + offset]
+            assert got[1] == pytest.approx(want[1], abs=0.35), (got, want)
+            matched += 1
+    assert matched >= (1 - WINDOWED_MAX_WER) * len(reference)
+
+
+# Windowed and whole transcription of the same speech differ by at most this word error rate.
+WINDOWED_MAX_WER = 0.1
+
+
+def timed_tokens(transcript: Transcript) -> list[tuple[str, float]]:
+    """Each normalised token of the transcript's words with the start time of its word."""
+    return [
+        (token, word.start_time)
+        for segment in transcript.segments
+        for word in segment.words
+        for token in normalise(word.text).split()
+    ]
+
+
+def test_audio_only_file_without_speech_completes_with_a_waveform(
+    media, store, whisper, tmp_path
+) -> None:
+    """An MP4 holding only a tone: no video stream, no speech, still a finished job."""
+    job = submit(store, media / "audio-only.mp4", "tone.m4a")
+    control = InMemoryJobControl()
+    outcome = make_pipeline(store, whisper, tmp_path / "work").run_job(job, control)
+    assert outcome.fields["extracted_video_resolution"] is None
+    assert outcome.fields["extracted_video_duration_seconds"] == pytest.approx(1.5, abs=0.1)
+    assert outcome.results["probe"].detail["has_video"] is False
+    assert outcome.results["subtitles"].skipped == "no_speech"
+    assert outcome.fields["language"] is None  # nothing was said
+    thumbnail = outcome.results["thumbnail"]
+    assert thumbnail.detail["kind"] == "waveform"
+    with av.open(str(artifact(store, thumbnail.artifacts["thumbnail"]))) as image:
+        frame = next(image.decode(video=0))
+    assert (frame.width, frame.height) == (1280, 720)

@@ -152,9 +152,39 @@ def test_a_processed_video_gets_its_metadata_row_and_stage_entries(
     assert meta["extracted_video_resolution"] == "320x240"
     assert meta["extracted_video_format"] == "mp4"
     assert meta["extracted_video_duration_seconds"] == pytest.approx(10.6, abs=0.2)
+    assert meta["language"] == "en"
+    assert 0.5 < meta["language_probability"] <= 1.0
     for key in (meta["transcript_file_url"], meta["thumbnail_file_url"]):
         assert store.exists("video-artifacts", key)
     assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_spanish_speech_gets_its_language_and_english_subtitles_in_the_row(
+    admin, db, whisper, tmp_path
+) -> None:
+    """A real Spanish recording through the worker: the language columns and both tracks."""
+    from tests.support import recordings
+
+    store = LocalStorage(tmp_path / "store")
+    job_id = upload(admin, store, recordings.clip("es"))
+    run_worker(db, pipeline_for(tmp_path, store, whisper))
+    row = job(admin, job_id)
+    assert (row["status"], row["error_code"]) == ("COMPLETED", None)
+    meta = metadata(admin, job_id)
+    assert meta is not None
+    prefix = f"{row['owner_id']}/{job_id}/"
+    assert meta["language"] == "es"
+    assert 0.5 < meta["language_probability"] <= 1.0
+    assert meta["extracted_video_resolution"] is None  # an audio-only upload
+    assert meta["subtitle_files_urls"] == {
+        "vtt": prefix + "subtitles.vtt",
+        "srt": prefix + "subtitles.srt",
+        "en": {"vtt": prefix + "subtitles.en.vtt", "srt": prefix + "subtitles.en.srt"},
+    }
+    for name in ("subtitles.en.vtt", "subtitles.en.srt"):
+        assert store.exists("video-artifacts", prefix + name)
+    assert row["processing_stages"]["transcribe"]["detail"]["language"] == "es"
+    assert row["processing_stages"]["thumbnail"]["detail"]["kind"] == "waveform"
 
 
 @pytest.mark.parametrize(

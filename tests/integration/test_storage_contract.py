@@ -1,16 +1,14 @@
 """One Storage contract, run against every backend that works offline.
 
 local: a temporary directory. gcs: a real gcp-storage-emulator process on 127.0.0.1, reached
-through STORAGE_EMULATOR_HOST. supabase: a small stateful stand-in for the Storage API routes
-the backend uses, served by pytest-httpserver (exact requests are checked in
+through STORAGE_EMULATOR_HOST. supabase: the fake Supabase Storage of tests/support/supabase_storage.py
+(with the service-role key), served by pytest-httpserver (exact requests are checked in
 test_storage_supabase.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -22,96 +20,22 @@ from urllib.parse import unquote, urlparse
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
+from werkzeug import Response
 
 from processor.errors import MediaTooLargeError, PermanentError, SourceMissingError
 from processor.storage import Storage
 from processor.storage.local import LocalStorage
+from tests.support.supabase_storage import FakeSupabaseStorage, json_response
 from tests.support.waiting import wait_until
 
 SERVICE_KEY = "service-role-key-for-tests"
 
 
-# --- a stateful Supabase Storage stand-in ------------------------------------------------------
-
-
-class FakeSupabaseStorage:
-    """The object routes storage3 and SupabaseStorage call, backed by a dict."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
-        self.tokens: dict[str, tuple[str, str]] = {}
-
-    def install(self, server: HTTPServer) -> None:
-        obj = r"/storage/v1/object/{}(?P<bucket>[^/]+)/(?P<key>.+)$"
-        routes = [
-            ("POST", obj.format("sign/"), self.sign),
-            ("GET", obj.format("sign/"), self.read_signed),
-            ("GET", obj.format("info/"), self.info),
-            ("POST", obj.format(""), self.upload),
-            ("GET", obj.format(""), self.download),
-            ("DELETE", r"/storage/v1/object/(?P<bucket>[^/]+)$", self.remove),
-        ]
-        for method, pattern, handler in routes:
-            regex = re.compile("^" + pattern)
-            server.expect_request(regex, method=method).respond_with_handler(
-                lambda request, regex=regex, handler=handler: handler(
-                    request, *regex.match(request.path).groups()
-                )
-            )
-
-    def authorised(self, request: Request) -> bool:
-        return request.headers.get("Authorization") == f"Bearer {SERVICE_KEY}"
-
-    @staticmethod
-    def not_found() -> Response:
-        body = {"statusCode": "404", "error": "not_found", "message": "Object not found"}
-        return Response(json.dumps(body), status=400, content_type="application/json")
-
-    def upload(self, request: Request, bucket: str, key: str) -> Response:
-        assert self.authorised(request)
-        exists = (bucket, key) in self.objects
-        if exists and request.headers.get("x-upsert") != "true":
-            return Response('{"statusCode":"409","error":"Duplicate","message":"exists"}', 400)
-        upload = request.files["file"]
-        self.objects[bucket, key] = (upload.read(), upload.mimetype)
-        return Response(json.dumps({"Key": f"{bucket}/{key}", "Id": str(uuid.uuid4())}), 200)
-
-    def download(self, request: Request, bucket: str, key: str) -> Response:
-        assert self.authorised(request)
-        if (bucket, key) not in self.objects:
-            return self.not_found()
-        data, content_type = self.objects[bucket, key]
-        return Response(data, 200, content_type=content_type)
-
-    def remove(self, request: Request, bucket: str) -> Response:
-        assert self.authorised(request)
-        removed = []
-        for key in request.get_json()["prefixes"]:
-            if self.objects.pop((bucket, key), None) is not None:
-                removed.append({"name": key, "bucket_id": bucket})
-        return Response(json.dumps(removed), 200, content_type="application/json")
-
-    def info(self, request: Request, bucket: str, key: str) -> Response:
-        assert self.authorised(request)
-        if (bucket, key) not in self.objects:
-            body = {"statusCode": "404", "error": "not_found", "message": "Object not found"}
-            return Response(json.dumps(body), status=404, content_type="application/json")
-        return Response(json.dumps({"name": key, "size": len(self.objects[bucket, key][0])}))
-
-    def sign(self, request: Request, bucket: str, key: str) -> Response:
-        assert self.authorised(request)
-        if (bucket, key) not in self.objects:
-            return self.not_found()
-        token = uuid.uuid4().hex
-        self.tokens[token] = (bucket, key)
-        url = f"/object/sign/{bucket}/{key}?token={token}"
-        return Response(json.dumps({"signedURL": url}), content_type="application/json")
-
-    def read_signed(self, request: Request, bucket: str, key: str) -> Response:
-        if self.tokens.get(request.args.get("token", "")) != (bucket, key):
-            return Response('{"error":"InvalidSignature"}', 400)
-        return Response(self.objects[bucket, key][0], 200)
+def service_role_only(headers: dict[str, str]) -> Response | None:
+    """SupabaseStorage calls Storage with the service-role key."""
+    if headers.get("authorization") == f"Bearer {SERVICE_KEY}":
+        return None
+    return json_response(403, {"statusCode": "403", "error": "Unauthorized", "message": "jwt"})
 
 
 # --- the GCS emulator --------------------------------------------------------------------------
@@ -195,7 +119,8 @@ def storage(request, tmp_path: Path) -> Iterator[Storage]:
         from processor.storage.supabase import SupabaseStorage
 
         server: HTTPServer = request.getfixturevalue("httpserver")
-        FakeSupabaseStorage().install(server)
+        # check_keys=False: the suite's unicode key is one Supabase Storage itself refuses.
+        FakeSupabaseStorage(server, authorise=service_role_only, keep_bytes=None, check_keys=False)
         backend = SupabaseStorage(server.url_for("/").rstrip("/"), SERVICE_KEY)
         yield backend
         backend.close()

@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import json
+import logging
+import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
+from processor.ai.cache import AICache
+from processor.commands.run import run_worker
+from processor.config import Settings
 from processor.db.listener import listen_unsupported_reason
 from processor.db.pool import Database
 from processor.errors import (
     InvalidMediaError,
+    JobCancelledError,
+    LeaseLostError,
+    ShutdownRequestedError,
+    SideTaskDied,
     SourceMissingError,
     StorageUnavailableError,
     VprocError,
 )
-from processor.queue.worker import SideTaskDied, Worker, WorkerOptions
+from processor.queue.assembly import build_worker
+from processor.queue.worker import Worker, WorkerOptions
+from processor.services import Services
 from tests.support.pipelines import BlockingPipeline, StepPipeline
 from tests.support.seed import create_user, insert_video_as
 from tests.support.waiting import wait_until
@@ -205,7 +217,7 @@ def test_owner_cancels_a_running_job(admin, db) -> None:
     bg.join()
     row = job_row(admin, job_id)
     assert (row["status"], row["error_code"], row["locked_by"]) == ("CANCELLED", "cancelled", None)
-    assert type(pipeline.stopped_with).__name__ == "JobCancelledError"
+    assert isinstance(pipeline.stopped_with, JobCancelledError)
 
 
 def test_a_worker_that_lost_its_lease_writes_nothing(admin, db) -> None:
@@ -229,17 +241,21 @@ def test_a_worker_that_lost_its_lease_writes_nothing(admin, db) -> None:
     row = job_row(admin, job_id)
     assert (row["status"], row["locked_by"], row["attempts"]) == ("PROCESSING", "thief", 2)
     assert admin.execute("select count(*) from public.video_metadata").fetchone() == (0,)
-    assert type(pipeline.stopped_with).__name__ == "LeaseLostError"
+    assert isinstance(pipeline.stopped_with, LeaseLostError)
 
 
-def test_shutdown_lets_running_jobs_finish(admin, db) -> None:
+def test_shutdown_lets_running_jobs_finish(admin, db, caplog) -> None:
     [job_id] = add_jobs(admin, 1)
     pipeline = BlockingPipeline()
     worker = Worker(db, pipeline, options(until_empty=False, shutdown_timeout=10))
+    caplog.set_level(logging.INFO, logger="processor.queue.worker")
     bg = Background(worker)
     assert pipeline.started.wait(10)
     worker.stop()
-    time.sleep(0.1)  # the worker is now draining; the job may finish
+    wait_until(
+        lambda: any(getattr(r, "event", None) == "worker.draining" for r in caplog.records),
+        what="the worker to start draining",
+    )
     pipeline.release.set()
     bg.join()
     assert job_row(admin, job_id)["status"] == "COMPLETED"
@@ -256,7 +272,7 @@ def test_shutdown_releases_unfinished_jobs_without_spending_an_attempt(admin, db
     for job_id in ids:
         row = job_row(admin, job_id)
         assert (row["status"], row["attempts"], row["locked_by"]) == ("PENDING", 0, None)
-    assert type(pipeline.stopped_with).__name__ == "ShutdownRequestedError"
+    assert isinstance(pipeline.stopped_with, ShutdownRequestedError)
 
 
 def test_shutdown_releases_a_job_stuck_in_native_code_and_fences_it_out(admin, db) -> None:
@@ -270,7 +286,10 @@ def test_shutdown_releases_a_job_stuck_in_native_code_and_fences_it_out(admin, d
     assert job_row(admin, job_id)["status"] == "PENDING"
     pipeline.release.set()  # the stuck work finally returns: its completion must be refused
     assert pipeline.finished.wait(5)
-    time.sleep(0.2)
+    wait_until(
+        lambda: worker.metrics.registry.get_sample_value("vproc_leases_lost_total") == 1,
+        what="the stuck job's late completion to be fenced out",
+    )
     row = job_row(admin, job_id)
     assert (row["status"], row["attempts"]) == ("PENDING", 0)
     assert admin.execute("select count(*) from public.video_metadata").fetchone() == (0,)
@@ -296,8 +315,19 @@ def test_notify_wakes_an_idle_worker_long_before_the_poll(admin, db) -> None:
     pipeline = StepPipeline(steps=1)
     worker = Worker(db, pipeline, options(until_empty=False, poll_interval=30))
     bg = Background(worker)
-    wait_until(lambda: worker._side_tasks.get("listener") is not None, what="listener started")
-    time.sleep(0.3)  # let the listener connect and the first (empty) claim happen
+    first_claim_after = worker.last_claim_ok
+    wait_until(
+        lambda: (
+            admin.execute(
+                "select count(*) from pg_stat_activity where datname = current_database()"
+                " and application_name = 'vproc-listener:test-worker' and query ilike 'listen %%'"
+            ).fetchone()[0]
+            == 1
+        ),
+        what="the listener to LISTEN",
+    )
+    # The job must arrive after the first (empty) claim, so only the NOTIFY can wake the worker.
+    wait_until(lambda: worker.last_claim_ok > first_claim_after, what="the first claim")
     [job_id] = add_jobs(admin, 1)
     started = time.monotonic()
     wait_until(
@@ -323,7 +353,16 @@ def test_worker_survives_the_database_killing_its_connections(admin, db) -> None
             " where application_name like 'vproc-%%' and datname = current_database()"
             " and pid <> pg_backend_pid()) t"
         ).fetchone()[0]
-        time.sleep(0.4)
+        wait_until(
+            lambda: (
+                admin.execute(
+                    "select count(*) from pg_stat_activity where datname = current_database()"
+                    " and application_name like 'vproc-%%'"
+                ).fetchone()[0]
+                > 0
+            ),
+            what="the worker to reconnect after the kill",
+        )
     wait_until(
         lambda: (
             admin.execute(
@@ -442,3 +481,86 @@ def test_metrics_and_health_endpoints(admin, db) -> None:
         assert httpx.get(f"{base}/nope", timeout=5).status_code == 404
     finally:
         server.shutdown()
+
+
+def step_pipeline(settings: Settings) -> StepPipeline:
+    """A `--pipeline` factory for build_worker."""
+    return StepPipeline()
+
+
+def test_a_running_worker_purges_expired_ai_cache_rows(admin, db, db_url, tmp_path) -> None:
+    """The reaper deletes expired AI cache rows (at most every few minutes) and keeps the rest."""
+    cache = AICache(db.connection, ttl_seconds=3600)
+    expired, fresh = "e" * 64, "f" * 64
+    for key in (expired, fresh):
+        cache.put(key, {"k": key[0]}, kind="metadata", provider="p", model="m", prompt_version="1")
+    admin.execute(
+        "update processor.ai_cache set created_at = now() - interval '2 hours',"
+        " expires_at = now() - interval '1 hour' where cache_key = %s",
+        (expired,),
+    )
+    services = Services(
+        settings=Settings(_env_file=None, vproc_data_dir=tmp_path), database_url_override=db_url
+    )
+    worker = build_worker(
+        services,
+        options(until_empty=False, reap_interval=0.05),
+        db=db,
+        pipeline_spec=f"{__name__}:step_pipeline",
+    )
+
+    def cache_keys() -> set[str]:
+        rows = admin.execute("select cache_key from processor.ai_cache").fetchall()
+        return {key for (key,) in rows}
+
+    bg = Background(worker)
+    try:
+        wait_until(
+            lambda: cache_keys() == {fresh},
+            timeout=10,
+            what="the reaper to purge the expired AI cache row",
+        )
+    finally:
+        worker.stop()
+        bg.join()
+        services.close()
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def test_run_serves_metrics_on_the_bind_address_it_is_given(db, db_url, tmp_path) -> None:
+    """--metrics-host: 127.0.0.2 is loopback too, so the test can tell the addresses apart."""
+    port = free_port("127.0.0.2")
+    seen: dict[str, object] = {}
+
+    def scrape(worker: Worker) -> None:
+        with urllib.request.urlopen(f"http://127.0.0.2:{port}/metrics", timeout=5) as response:
+            seen["metrics"] = response.read().decode()
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+
+    services = Services(
+        settings=Settings(_env_file=None, vproc_data_dir=tmp_path), database_url_override=db_url
+    )
+    try:
+        run_worker(
+            services,
+            concurrency=1,
+            until_empty=True,
+            worker_id="metrics-host-worker",
+            shutdown_timeout=5.0,
+            poll_interval=0.05,
+            metrics_port=port,
+            metrics_host="127.0.0.2",
+            pipeline_spec=f"{__name__}:step_pipeline",
+            listen=False,
+            install_signal_handlers=False,
+            on_started=scrape,
+        )
+    finally:
+        services.close()
+    assert "vproc_jobs_claimed_total" in str(seen["metrics"])

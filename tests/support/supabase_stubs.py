@@ -1,7 +1,8 @@
 """Stand-ins for one Supabase project, for running the real supabase-py and realtime clients.
 
-`SupabaseHttpStub` answers the GoTrue, Storage (standard and TUS resumable uploads) and PostgREST
-routes on a pytest-httpserver with the services' shapes and records every request. `RealtimeStub` speaks Realtime's Phoenix
+`SupabaseHttpStub` answers the GoTrue and PostgREST routes on a pytest-httpserver with the
+services' shapes, puts the one fake Storage (tests/support/supabase_storage.py) beside them
+as the signed-in user sees it, and records every request. `RealtimeStub` speaks Realtime's Phoenix
 protocol (v1 JSON frames) over `websockets`. `ProjectGateway` puts both behind one origin, as
 the API gateway in front of a project does, because the clients derive every service's URL
 from SUPABASE_URL.
@@ -12,21 +13,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
 import json
-import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from pytest_httpserver import HTTPServer
 from websockets.asyncio.server import ServerConnection, serve
 from werkzeug import Request, Response
-from werkzeug.datastructures import FileStorage
+
+from tests.support.supabase_storage import (
+    FakeSupabaseStorage,
+    RecordedRequest,
+    TusUpload,
+    record_request,
+)
 
 ANON_KEY = "stub-anon-key"
 USER_ID = uuid.UUID("5b0f3c1e-8f7a-4c1d-9a64-2f7d0c9e4b11")
@@ -43,21 +47,6 @@ JOB_EVENT_FIELDS = (
     "error_code",
     "updated_at",
 )
-
-UPLOAD_PATH = re.compile(r"^/storage/v1/object/(?P<bucket>[^/]+)/(?P<key>.+)$")
-TUS_PATH = "/storage/v1/upload/resumable"
-TUS_UPLOAD_PATH = re.compile(r"^/storage/v1/upload/resumable/(?P<upload_id>[A-Za-z0-9_-]+)$")
-# Supabase Storage's TUS server takes chunks of exactly this size (the last one shorter).
-TUS_CHUNK_BYTES = 6 * 1024 * 1024
-# Supabase Storage's isValidKey (supabase/storage src/storage/limits.ts, VALID_OBJECT_KEY).
-STORAGE_VALID_KEY = re.compile(r"^[A-Za-z0-9_/!.*'() &$=@;:+,?-]+$")
-
-
-def invalid_key_response(key: str) -> Response:
-    """Storage's answer to a key outside its character set."""
-    return _json(
-        400, {"statusCode": "400", "error": "InvalidKey", "message": f"Invalid key: {key}"}
-    )
 
 
 def fake_jwt(claims: dict[str, Any]) -> str:
@@ -91,66 +80,6 @@ def job_record(
     }
 
 
-# Uploads larger than this are recorded by size and digest only, so that a test can measure
-# the client's memory in the same process.
-KEEP_UPLOAD_BYTES = 1024 * 1024
-
-
-@dataclass
-class UploadedFile:
-    filename: str | None
-    content_type: str | None
-    size_bytes: int
-    sha256: str
-    data: bytes | None
-
-
-def _read_upload(upload: FileStorage) -> UploadedFile:
-    digest, size, kept = hashlib.sha256(), 0, bytearray()
-    while chunk := upload.stream.read(65536):
-        digest.update(chunk)
-        size += len(chunk)
-        if size <= KEEP_UPLOAD_BYTES:
-            kept += chunk
-    data = bytes(kept) if size <= KEEP_UPLOAD_BYTES else None
-    return UploadedFile(upload.filename, upload.content_type, size, digest.hexdigest(), data)
-
-
-@dataclass
-class TusUpload:
-    """One resumable upload as the stub's TUS server holds it."""
-
-    length: int
-    metadata: dict[str, str]
-    headers: dict[str, str]
-    offset: int = 0
-    digest: Any = field(default_factory=hashlib.sha256)
-
-    @property
-    def sha256(self) -> str:
-        return self.digest.hexdigest()
-
-
-def decode_upload_metadata(header: str) -> dict[str, str]:
-    """Upload-Metadata: comma-separated `key base64(value)` pairs (TUS 1.0.0)."""
-    pairs: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in header.split(","))):
-        key, _, value = item.partition(" ")
-        pairs[key] = base64.b64decode(value, validate=True).decode() if value else ""
-    return pairs
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    json: Any = None
-    form: dict[str, str] = field(default_factory=dict)
-    files: dict[str, UploadedFile] = field(default_factory=dict)
-
-
 class SupabaseHttpStub:
     """GoTrue, Storage and PostgREST of one project with one user, on a pytest-httpserver."""
 
@@ -177,11 +106,6 @@ class SupabaseHttpStub:
         self.insert_error = insert_error
         self.expires_in = expires_in
         self.refreshed_tokens: list[str] = []
-        self.tus_uploads: dict[str, TusUpload] = {}
-        # PATCH numbers (0-based, over the stub's life) that store half their chunk, then fail
-        # as a dropped upstream connection does at the gateway.
-        self.interrupt_patches: set[int] = set()
-        self._patches = 0
         self.requests: list[RecordedRequest] = []
         self.inserted_videos: list[dict[str, Any]] = []
         httpserver.expect_request(
@@ -190,16 +114,8 @@ class SupabaseHttpStub:
         httpserver.expect_request(
             "/auth/v1/token", method="POST", query_string={"grant_type": "refresh_token"}
         ).respond_with_handler(self._refresh)
-        httpserver.expect_request(UPLOAD_PATH, method="POST").respond_with_handler(self._upload)
-        httpserver.expect_request(
-            "/storage/v1/object/videos", method="DELETE"
-        ).respond_with_handler(self._remove)
-        httpserver.expect_request(TUS_PATH, method="POST").respond_with_handler(self._tus_create)
-        httpserver.expect_request(TUS_UPLOAD_PATH, method="PATCH").respond_with_handler(
-            self._tus_patch
-        )
-        httpserver.expect_request(TUS_UPLOAD_PATH, method="HEAD").respond_with_handler(
-            self._tus_head
+        self.storage = FakeSupabaseStorage(
+            httpserver, authorise=self._authorise_user, requests=self.requests
         )
         httpserver.expect_request("/rest/v1/videos", method="POST").respond_with_handler(
             self._insert_video
@@ -212,26 +128,34 @@ class SupabaseHttpStub:
     def url(self) -> str:
         return self.server.url_for("/").rstrip("/")
 
+    @property
+    def tus_uploads(self) -> dict[str, TusUpload]:
+        return self.storage.tus_uploads
+
+    @property
+    def interrupt_patches(self) -> set[int]:
+        return self.storage.interrupt_patches
+
+    @interrupt_patches.setter
+    def interrupt_patches(self, numbers: set[int]) -> None:
+        self.storage.interrupt_patches = numbers
+
     def requests_to(self, method: str, path_prefix: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
 
+    def _authorise_user(self, headers: dict[str, str]) -> Response | None:
+        """Storage as the signed-in user: their access token (or a refreshed one) and the key."""
+        tokens = {self.access_token, *self.refreshed_tokens}
+        if headers.get("authorization", "").removeprefix("Bearer ") not in tokens:
+            return _json(403, {"statusCode": "403", "error": "Unauthorized", "message": "jwt"})
+        if headers.get("apikey") != ANON_KEY:
+            return _json(401, {"message": "Invalid API key"})
+        return None
+
     # --- routes ------------------------------------------------------------------------------
 
-    def _record(
-        self, request: Request, *, multipart: bool = False, raw: bool = False
-    ) -> RecordedRequest:
-        recorded = RecordedRequest(
-            method=request.method,
-            path=request.path,
-            query=dict(request.args.items()),
-            headers={k.lower(): v for k, v in request.headers.items()},
-        )
-        if multipart:
-            recorded.form = dict(request.form.items())
-            recorded.files = {name: _read_upload(f) for name, f in request.files.items()}
-        elif not raw:
-            body = request.get_data()
-            recorded.json = json.loads(body) if body else None
+    def _record(self, request: Request) -> RecordedRequest:
+        recorded = record_request(request)
         self.requests.append(recorded)
         return recorded
 
@@ -289,93 +213,6 @@ class SupabaseHttpStub:
             },
             headers={"X-Supabase-Api-Version": "2024-01-01"},
         )
-
-    def _upload(self, request: Request) -> Response:
-        self._record(request, multipart=True)
-        match = UPLOAD_PATH.match(request.path)
-        assert match is not None
-        if not STORAGE_VALID_KEY.fullmatch(match["key"]):
-            return invalid_key_response(match["key"])
-        return _json(200, {"Id": str(uuid.uuid4()), "Key": f"{match['bucket']}/{match['key']}"})
-
-    # --- TUS (Supabase Storage's resumable upload endpoint) -------------------------------
-
-    def _tus_refusal(self, headers: dict[str, str]) -> Response | None:
-        if headers.get("tus-resumable") != "1.0.0":
-            return Response("Unsupported TUS version", status=412, headers={"Tus-Version": "1.0.0"})
-        if headers.get("authorization") != f"Bearer {self.access_token}":
-            return _json(403, {"statusCode": "403", "error": "Unauthorized", "message": "jwt"})
-        if headers.get("apikey") != ANON_KEY:
-            return _json(401, {"message": "Invalid API key"})
-        return None
-
-    def _tus_create(self, request: Request) -> Response:
-        recorded = self._record(request, raw=True)
-        if (refused := self._tus_refusal(recorded.headers)) is not None:
-            return refused
-        metadata = decode_upload_metadata(recorded.headers.get("upload-metadata", ""))
-        if not {"bucketName", "objectName", "contentType"} <= metadata.keys():
-            return Response("Upload-Metadata misses bucketName/objectName", status=400)
-        if not STORAGE_VALID_KEY.fullmatch(metadata["objectName"]):
-            return invalid_key_response(metadata["objectName"])
-        length = int(recorded.headers["upload-length"])
-        upload_id = uuid.uuid4().hex
-        self.tus_uploads[upload_id] = TusUpload(length, metadata, recorded.headers)
-        location = self.server.url_for(f"{TUS_PATH}/{upload_id}")
-        return Response(
-            status=201,
-            headers={"Location": location, "Tus-Resumable": "1.0.0", "Upload-Offset": "0"},
-        )
-
-    def _tus_patch(self, request: Request) -> Response:
-        recorded = self._record(request, raw=True)
-        upload = self.tus_uploads.get(TUS_UPLOAD_PATH.match(request.path)["upload_id"])
-        if upload is None:
-            return Response("Upload not found", status=404)
-        if (refused := self._tus_refusal(recorded.headers)) is not None:
-            return refused
-        if recorded.headers.get("content-type") != "application/offset+octet-stream":
-            return Response("Wrong Content-Type", status=415)
-        if int(recorded.headers["upload-offset"]) != upload.offset:
-            return Response("Upload-Offset does not match", status=409)
-        chunk = request.get_data()
-        recorded.json = {"offset": upload.offset, "size": len(chunk)}
-        is_last = upload.offset + len(chunk) == upload.length
-        if len(chunk) != TUS_CHUNK_BYTES and not is_last:
-            return Response("chunk size must be 6MB", status=400)
-        number, self._patches = self._patches, self._patches + 1
-        if number in self.interrupt_patches:
-            kept = chunk[: len(chunk) // 2]
-            upload.digest.update(kept)
-            upload.offset += len(kept)
-            return Response("upstream connection lost", status=502)
-        upload.digest.update(chunk)
-        upload.offset += len(chunk)
-        return Response(
-            status=204, headers={"Tus-Resumable": "1.0.0", "Upload-Offset": str(upload.offset)}
-        )
-
-    def _tus_head(self, request: Request) -> Response:
-        recorded = self._record(request, raw=True)
-        upload = self.tus_uploads.get(TUS_UPLOAD_PATH.match(request.path)["upload_id"])
-        if upload is None:
-            return Response(status=404)
-        if (refused := self._tus_refusal(recorded.headers)) is not None:
-            return refused
-        return Response(
-            status=200,
-            headers={
-                "Tus-Resumable": "1.0.0",
-                "Upload-Offset": str(upload.offset),
-                "Upload-Length": str(upload.length),
-                "Cache-Control": "no-store",
-            },
-        )
-
-    def _remove(self, request: Request) -> Response:
-        recorded = self._record(request)
-        prefixes = (recorded.json or {}).get("prefixes", [])
-        return _json(200, [{"name": p, "bucket_id": "videos"} for p in prefixes])
 
     def _insert_video(self, request: Request) -> Response:
         recorded = self._record(request)

@@ -226,3 +226,38 @@ def test_the_speech_fixture_gets_sensible_metadata() -> None:
         assert tag in SPEECH_TEXT.lower()
     assert metadata.chapters == [Chapter(start_time=0.0, title="Open Source Software")]
     assert "open source software" in metadata.description
+
+
+@pytest.mark.parametrize(
+    ("language", "lines", "expected_tags"),
+    [
+        (
+            "ja",
+            [
+                "真っ昼間なのにキャンプの外れの電柱に電球がともっていた。",
+                "キャンプの電球は明るかった。",
+            ],
+            {"キャンプ", "電球", "電柱"},
+        ),
+        (
+            "zh",
+            ["今天我们来讨论人工智能的发展。", "人工智能正在改变我们的生活。"],
+            {"人工智能", "讨论", "发展"},
+        ),
+    ],
+)
+def test_scripts_without_spaces_get_real_terms_as_tags(language, lines, expected_tags) -> None:
+    transcript = Transcript(
+        language=language,
+        segments=tuple(Segment(t, i * 4.0, i * 4.0 + 3.5) for i, t in enumerate(lines)),
+        duration_seconds=8.0,
+    )
+    metadata = LocalMetadataGenerator().generate_metadata(
+        transcript, MetadataContext(language=language)
+    )
+    text = "".join(lines)
+    assert metadata.tags, "no tags"
+    assert expected_tags <= set(metadata.tags), metadata.tags
+    assert all(tag in text and len(tag) >= 2 for tag in metadata.tags)
+    assert metadata.title in text and metadata.title.strip()
+    assert metadata.description.startswith(lines[0])

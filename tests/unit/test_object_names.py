@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 
 import pytest
 
 from processor.commands.submit import MAX_KEY_NAME, safe_object_name
-
-# Supabase Storage's `isValidKey` (supabase/storage, src/storage/limits.ts, VALID_OBJECT_KEY):
-# a non-empty key of these characters only; anything else is refused with InvalidKey.
-STORAGE_VALID_KEY = re.compile(r"^[A-Za-z0-9_/!.*'() &$=@;:+,?-]*$")
+from tests.support.supabase_storage import STORAGE_VALID_KEY
 
 
 def is_valid_storage_key(key: str) -> bool:
-    return len(key) > 0 and STORAGE_VALID_KEY.fullmatch(key) is not None
+    """Supabase Storage's `isValidKey`: a non-empty key of its ASCII characters only."""
+    return STORAGE_VALID_KEY.fullmatch(key) is not None
 
 
 NAMES = [

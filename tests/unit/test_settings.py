@@ -31,6 +31,7 @@ CONTRACT = [
     "MAX_MEDIA_SECONDS",
     "MAX_SOURCE_BYTES",
     "MAX_FRAME_PIXELS",
+    "METADATA_LANGUAGE",
 ]
 
 
@@ -100,3 +101,15 @@ def test_secrets_do_not_leak_in_repr(monkeypatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw@h/db")
     text = repr(Settings())
     assert "super-secret" not in text and "pw@" not in text
+
+
+def test_metadata_language_is_source_or_an_iso_639_1_code(monkeypatch) -> None:
+    from pydantic import ValidationError
+
+    assert Settings(_env_file=None).metadata_language == "source"
+    monkeypatch.setenv("METADATA_LANGUAGE", "EN")
+    assert Settings(_env_file=None).metadata_language == "en"
+    for bad in ("english", "e", "fr-CA", "12"):
+        monkeypatch.setenv("METADATA_LANGUAGE", bad)
+        with pytest.raises(ValidationError, match="METADATA_LANGUAGE"):
+            Settings(_env_file=None)

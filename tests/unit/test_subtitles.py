@@ -161,3 +161,23 @@ def test_words_without_the_space_convention_stay_separate_words() -> None:
     words = [Word("Hello", 0.0, 0.4), Word("there", 0.5, 0.9), Word("friend.", 1.0, 1.4)]
     [cue] = build_cues(words, media_duration=5.0)
     assert cue.text == "Hello there friend."
+
+
+def test_japanese_words_join_without_spaces_on_short_lines() -> None:
+    pieces = ["真っ", "昼間", "なのに", "、", "キャンプ", "の", "外れ", "の", "電柱", "に", "、"]
+    pieces += ["電球", "が", "とも", "って", "いた", "。"] * 2
+    words = [Word(text, 0.3 * i, 0.3 * i + 0.25) for i, text in enumerate(pieces)]
+    cues = build_cues(words)
+    text = "".join("".join(c.lines) for c in cues)
+    assert text == "".join(pieces)  # nothing added, nothing lost
+    for cue in cues:
+        assert len(cue.lines) <= MAX_LINES
+        for line in cue.lines:
+            assert " " not in line and 0 < len(line) <= 16, line
+
+
+def test_a_few_japanese_words_in_english_speech_keep_the_spaces() -> None:
+    words = [
+        Word(f" {w}", i * 0.4, i * 0.4 + 0.3) for i, w in enumerate(["we", "ate", "寿司", "today."])
+    ]
+    assert build_cues(words)[0].lines == ("we ate 寿司 today.",)

@@ -157,7 +157,7 @@ function renderResults(body: JobArtifactsResponse): void {
     el("p", { className: "tags", textContent: meta?.tags.map((t) => `#${t}`).join(" ") ?? "" }),
     el("p", {
       textContent: meta
-        ? `${meta.extracted_video_duration_seconds?.toFixed(1) ?? "?"} s, ${meta.extracted_video_resolution ?? "?"}, ${meta.extracted_video_format ?? "?"}`
+        ? `${meta.extracted_video_duration_seconds?.toFixed(1) ?? "?"} s, ${meta.extracted_video_resolution ?? "audio only"}, ${meta.extracted_video_format ?? "?"}, spoken language ${meta.language ?? "unknown"}`
         : "",
     }),
     el("ul", {}, ...links),

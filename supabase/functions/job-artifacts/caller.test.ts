@@ -298,7 +298,11 @@ Deno.test("STORAGE_BACKEND=gcs signs server-side, after RLS showed the job", asy
   );
   assert.equal(response.status, 200);
   const body = (await response.json()) as JobArtifactsResponse;
-  for (const artifact of Object.values(body.artifacts)) {
+  // English speech: no English translation track to sign.
+  assert.equal(body.artifacts.vtt_en, null);
+  const signed = Object.values(body.artifacts).filter((artifact) => artifact !== null);
+  assert.equal(signed.length, 4);
+  for (const artifact of signed) {
     assert.match(
       artifact?.url ?? "",
       new RegExp(`^https://storage\\.googleapis\\.com/vproc-prod/video-artifacts/${ALICE}/42/`),

@@ -26,7 +26,7 @@ import {
  * column lists in handler.ts.
  */
 export const JOB_SELECT =
-  "id, video_id, status, progress, current_stage, error_code, error_message, cancel_requested, attempts, max_attempts, processing_stages, created_at, started_at, finished_at, updated_at, video:videos(original_filename, content_type, size_bytes, created_at), metadata:video_metadata(title, description, tags, transcript_text, show_notes_text, extracted_video_duration_seconds, extracted_video_resolution, extracted_video_format, created_at, updated_at, transcript_file_url, subtitle_files_urls, thumbnail_file_url)";
+  "id, video_id, status, progress, current_stage, error_code, error_message, cancel_requested, attempts, max_attempts, processing_stages, created_at, started_at, finished_at, updated_at, video:videos(original_filename, content_type, size_bytes, created_at), metadata:video_metadata(title, description, tags, transcript_text, show_notes_text, extracted_video_duration_seconds, extracted_video_resolution, extracted_video_format, language, language_probability, created_at, updated_at, transcript_file_url, subtitle_files_urls, thumbnail_file_url)";
 
 /** JOB_SELECT as composed from the column lists the handler relies on. */
 export function composedJobSelect(): string {

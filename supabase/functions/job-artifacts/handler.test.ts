@@ -32,6 +32,8 @@ function metadataFor(
     extracted_video_duration_seconds: 12.5,
     extracted_video_resolution: "1280x720",
     extracted_video_format: "mov,mp4,m4a,3gp,3g2,mj2",
+    language: "en",
+    language_probability: 0.97,
     created_at: "2026-11-27T11:59:00+00:00",
     updated_at: "2026-11-27T11:59:00+00:00",
     transcript_file_url: `${owner}/${jobId}/transcript.txt`,
@@ -292,6 +294,8 @@ Deno.test("a completed job: status, metadata and a signed URL for every artifact
     "extracted_video_duration_seconds",
     "extracted_video_format",
     "extracted_video_resolution",
+    "language",
+    "language_probability",
     "show_notes_text",
     "tags",
     "title",
@@ -313,6 +317,8 @@ Deno.test("a completed job: status, metadata and a signed URL for every artifact
       url: `https://storage.test/sign/${ALICE}/42/subtitles.srt?ttl=300`,
       expires_at: expiresAt,
     },
+    vtt_en: null,
+    srt_en: null,
     thumbnail: {
       url: `https://storage.test/sign/${ALICE}/42/thumbnail.jpg?ttl=300`,
       expires_at: expiresAt,
@@ -331,7 +337,14 @@ Deno.test("a pending job has no metadata and no artifacts, and signs nothing", a
   assert.equal(body.status, "PENDING");
   assert.equal(body.progress, 0.25);
   assert.equal(body.metadata, null);
-  assert.deepEqual(body.artifacts, { transcript: null, vtt: null, srt: null, thumbnail: null });
+  assert.deepEqual(body.artifacts, {
+    transcript: null,
+    vtt: null,
+    srt: null,
+    vtt_en: null,
+    srt_en: null,
+    thumbnail: null,
+  });
   assert.equal(w.signCalls.length, 0);
 });
 
@@ -368,7 +381,14 @@ Deno.test("keys outside the caller's folder for this job are never signed", asyn
   );
   const body = (await (await handle(get("?job_id=46", "alice-token"), w.deps()))
     .json()) as JobArtifactsResponse;
-  assert.deepEqual(body.artifacts, { transcript: null, vtt: null, srt: null, thumbnail: null });
+  assert.deepEqual(body.artifacts, {
+    transcript: null,
+    vtt: null,
+    srt: null,
+    vtt_en: null,
+    srt_en: null,
+    thumbnail: null,
+  });
   assert.equal(w.signCalls.length, 0);
 });
 
@@ -451,6 +471,27 @@ Deno.test("artifactKeys reads the *_url columns and the subtitle map", () => {
       thumbnail: `${ALICE}/1/thumbnail.jpg`,
     },
   );
+});
+
+Deno.test("English subtitles of non-English speech are signed beside the original track", () => {
+  const prefix = `${ALICE}/7`;
+  const keys = artifactKeys(
+    metadataFor(ALICE, 7, {
+      language: "es",
+      subtitle_files_urls: {
+        vtt: `${prefix}/subtitles.vtt`,
+        srt: `${prefix}/subtitles.srt`,
+        en: { vtt: `${prefix}/subtitles.en.vtt`, srt: `${prefix}/subtitles.en.srt` },
+      },
+    }),
+  );
+  assert.equal(keys.vtt, `${prefix}/subtitles.vtt`);
+  assert.equal(keys.vtt_en, `${prefix}/subtitles.en.vtt`);
+  assert.equal(keys.srt_en, `${prefix}/subtitles.en.srt`);
+  const malformed = artifactKeys(
+    metadataFor(ALICE, 7, { subtitle_files_urls: { vtt: "a", en: "not an object" } }),
+  );
+  assert.equal(malformed.vtt_en, undefined);
 });
 
 Deno.test("isOwnArtifactKey", () => {

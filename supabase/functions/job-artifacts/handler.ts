@@ -17,6 +17,8 @@ export const ARTIFACT_NAMES = [
   "transcript",
   "vtt",
   "srt",
+  "vtt_en",
+  "srt_en",
   "thumbnail",
 ] as const satisfies readonly ArtifactName[];
 
@@ -57,6 +59,8 @@ export const METADATA_COLUMNS = [
   "extracted_video_duration_seconds",
   "extracted_video_resolution",
   "extracted_video_format",
+  "language",
+  "language_probability",
   "created_at",
   "updated_at",
   "transcript_file_url",
@@ -167,18 +171,23 @@ export function parseJobId(params: URLSearchParams): number | null {
 /** The artifact object keys recorded in a metadata row, by artifact name. */
 export function artifactKeys(metadata: MetadataRow | null): Partial<Record<ArtifactName, string>> {
   if (metadata === null) return {};
-  const subtitles = metadata.subtitle_files_urls;
-  const subtitleKey = (format: "vtt" | "srt"): string | undefined => {
-    if (subtitles === null || typeof subtitles !== "object" || Array.isArray(subtitles)) {
-      return undefined;
-    }
-    const key = subtitles[format];
+  const isObject = (value: unknown): value is Record<string, unknown> =>
+    value !== null && typeof value === "object" && !Array.isArray(value);
+  // {"vtt", "srt"} in the spoken language, translations nested by language: {"en": {…}}.
+  const subtitleKey = (format: "vtt" | "srt", language?: "en"): string | undefined => {
+    const subtitles = metadata.subtitle_files_urls;
+    if (!isObject(subtitles)) return undefined;
+    const track = language === undefined ? subtitles : subtitles[language];
+    if (!isObject(track)) return undefined;
+    const key = track[format];
     return typeof key === "string" ? key : undefined;
   };
   const keys: Partial<Record<ArtifactName, string>> = {
     transcript: metadata.transcript_file_url ?? undefined,
     vtt: subtitleKey("vtt"),
     srt: subtitleKey("srt"),
+    vtt_en: subtitleKey("vtt", "en"),
+    srt_en: subtitleKey("srt", "en"),
     thumbnail: metadata.thumbnail_file_url ?? undefined,
   };
   for (const name of ARTIFACT_NAMES) {

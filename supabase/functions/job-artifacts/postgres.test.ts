@@ -136,7 +136,14 @@ dbTest("a pending job: status and progress, no metadata, no artifacts", async (s
   assert.equal(body.status, "PENDING");
   assert.equal(body.progress, 0);
   assert.equal(body.metadata, null);
-  assert.deepEqual(body.artifacts, { transcript: null, vtt: null, srt: null, thumbnail: null });
+  assert.deepEqual(body.artifacts, {
+    transcript: null,
+    vtt: null,
+    srt: null,
+    vtt_en: null,
+    srt_en: null,
+    thumbnail: null,
+  });
 });
 
 dbTest("a job cancelled through cancel_video_job reads as CANCELLED", async (sql) => {

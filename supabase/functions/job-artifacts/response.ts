@@ -6,8 +6,11 @@ import type { Database, Json, Tables } from "../../types/database.ts";
 
 export type ProcessingStatus = Database["public"]["Enums"]["processing_status"];
 
-/** Artifacts the pipeline writes under `<owner_id>/<job_id>/`. */
-export type ArtifactName = "transcript" | "vtt" | "srt" | "thumbnail";
+/**
+ * Artifacts the pipeline writes under `<owner_id>/<job_id>/`: `vtt`/`srt` are the subtitles in
+ * the spoken language, `vtt_en`/`srt_en` their English translation (non-English speech only).
+ */
+export type ArtifactName = "transcript" | "vtt" | "srt" | "vtt_en" | "srt_en" | "thumbnail";
 
 /** A short-lived URL that reads one artifact without further credentials. */
 export interface SignedArtifact {
@@ -32,6 +35,8 @@ export type JobArtifactsMetadata = Pick<
   | "extracted_video_duration_seconds"
   | "extracted_video_resolution"
   | "extracted_video_format"
+  | "language"
+  | "language_probability"
   | "created_at"
   | "updated_at"
 >;

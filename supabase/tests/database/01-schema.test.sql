@@ -203,8 +203,8 @@ select results_eq(
 );
 select results_eq(
   $$ select allowed_mime_types, file_size_limit > 0 from storage.buckets where id = 'videos' $$,
-  $$ values (array['video/*'], true) $$,
-  'bucket videos accepts only video/* up to a size limit'
+  $$ values (array['video/*', 'audio/*'], true) $$,
+  'bucket videos accepts video/* and audio/* (podcasts) up to a size limit'
 );
 
 select * from finish();

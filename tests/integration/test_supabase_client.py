@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from processor.commands.supabase_road import submit_via_supabase, watch_via_realtime
 from processor.config import Settings
 from processor.errors import (
     ConfigurationError,
@@ -30,13 +29,15 @@ from processor.errors import (
     PermanentError,
     StorageUnavailableError,
 )
+from processor.supabase_client.realtime import watch_via_realtime
+from processor.supabase_client.uploads import submit_via_supabase
+from tests.support.supabase_storage import TUS_PATH
 from tests.support.supabase_stubs import (
     ANON_KEY,
     EMAIL,
     JOB_EVENT_FIELDS,
     JOB_ID,
     PASSWORD,
-    TUS_PATH,
     USER_ID,
     RealtimeStub,
     SupabaseHttpStub,
@@ -540,7 +541,7 @@ BIG_UPLOAD_BYTES = 128 * 1024 * 1024
 SUBMIT_IN_A_CHILD = """
 import resource, sys
 from pathlib import Path
-from processor.commands.supabase_road import submit_via_supabase
+from processor.supabase_client.uploads import submit_via_supabase
 from processor.config import Settings
 url, anon_key, path, email, password = sys.argv[1:]
 settings = Settings(_env_file=None, supabase_url=url, supabase_anon_key=anon_key)

@@ -1,63 +1,39 @@
-"""The client's road to a Supabase project: sign in, upload, insert and watch as a frontend does.
-
-supabase-py sends every Auth, Storage and PostgREST request with the user's access token and the
-`realtime` client joins the user's private Broadcast channel `jobs:<uid>` with it, so RLS, the
-Storage policies and Realtime Authorization judge each request exactly as they judge a
-browser's. Presenting the results is left to the CLI.
-"""
+"""Watch a user's jobs on their private Broadcast channel `jobs:<uid>`, as a frontend does."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import mimetypes
 import threading
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import supabase
 import websockets
-from postgrest import APIError
-from postgrest.types import ReturnMethod
 from realtime import AsyncRealtimeChannel, RealtimeSubscribeStates
 from realtime.message import SuccessSystemPayload
 from realtime.types import BroadcastPayload
-from storage3.exceptions import StorageApiError
-from storage3.utils import StorageException
-from supabase_auth.errors import AuthApiError, AuthError, AuthRetryableError
-from supabase_auth.types import AuthResponse
 
-from processor.commands.resumable import RESUMABLE_ABOVE_BYTES, ResumableTarget, upload_resumable
-from processor.commands.submit import safe_object_name
 from processor.config import Settings
 from processor.errors import (
     ConfigurationError,
-    DatabaseError,
-    DatabaseUnavailableError,
-    InvalidStateError,
-    MediaTooLargeError,
     NotFoundError,
     PermanentError,
-    StorageUnavailableError,
     TransientError,
-    UnsupportedMediaError,
     VprocError,
 )
+from processor.status import TERMINAL_STATUSES
+from processor.supabase_client.errors import auth_errors, realtime_connect_errors, rest_errors
+from processor.supabase_client.session import HTTP_TIMEOUT, project, user_id_of
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-TERMINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
-HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 # How often a watch looks at `stop_event` and its deadline while nothing arrives.
 POLL_SECONDS = 0.2
 # How long a watch waits for the realtime client to rejoin after the socket dropped.
@@ -73,118 +49,6 @@ JOB_DELETED = "job_deleted"
 # What a job event carries; snapshots read the same columns so both compare equal.
 JOB_EVENT_COLUMNS = "id,video_id,status,current_stage,progress,error_code,updated_at"
 REPLICATION_READY = "Replication connection established"
-# PostgREST codes for "the database is unreachable" (PGRST00x) and a gateway's 5xx.
-_DB_UNREACHABLE = {"PGRST000", "PGRST001", "PGRST002", "PGRST003", "502", "503", "504", "520"}
-_JWT_REFUSED = {"PGRST300", "PGRST301", "PGRST302", "PGRST303"}
-_NOT_EXPOSED = {"PGRST106", "PGRST202", "PGRST205", "42P01", "42883"}
-
-
-@dataclass(frozen=True)
-class SubmittedViaSupabase:
-    """A video uploaded and inserted as its owner, and the job its insert queued."""
-
-    job_id: int
-    video_id: uuid.UUID
-    storage_path: str
-    user_id: uuid.UUID
-    size_bytes: int
-
-
-def submit_via_supabase(
-    settings: Settings,
-    path: Path,
-    *,
-    email: str,
-    password: str,
-    content_type: str | None = None,
-) -> SubmittedViaSupabase:
-    """Sign in as `email`, upload `path` and insert its `videos` row as that user; return the job.
-
-    The object goes to `<uid>/<video id>/<safe name>` in VIDEOS_BUCKET: up to 6 MiB as a
-    multipart upload that httpx streams from disk, larger files as a resumable (TUS) upload in
-    6 MiB chunks that resumes after an interrupted chunk, so the file is never held in memory.
-    The row leaves `uploader_user_id` to its `auth.uid()` default; the enqueue trigger creates
-    the job in the insert's transaction. When the insert is refused, the uploaded object is
-    removed again.
-
-    Raises ConfigurationError without SUPABASE_URL and SUPABASE_ANON_KEY, NotFoundError for a
-    missing file, PermanentError (or a subclass) when Auth, Storage or PostgREST refuse the
-    user, and a TransientError when one of them is unreachable or overloaded.
-    """
-    url, anon_key = _project(settings)
-    path = Path(path)
-    if not path.is_file():
-        raise NotFoundError(f"{path}: no such file")
-    size_bytes = path.stat().st_size
-    content_type = content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    bucket = settings.videos_bucket
-
-    with httpx.Client(timeout=HTTP_TIMEOUT) as http:
-        client = _sync_client(url, anon_key, http)
-        with _auth_errors(email):
-            signed_in = client.auth.sign_in_with_password({"email": email, "password": password})
-        user_id = _user_id(signed_in, email)
-        video_id = uuid.uuid4()
-        key = f"{user_id}/{video_id}/{safe_object_name(path.name)}"
-
-        if size_bytes > RESUMABLE_ABOVE_BYTES:
-            target = ResumableTarget(
-                endpoint=f"{url}/storage/v1/upload/resumable",
-                bucket=bucket,
-                object_name=key,
-                content_type=content_type,
-                headers=lambda: _user_headers(client, anon_key, email),
-            )
-            upload_resumable(http, target, path)
-        else:
-            with _storage_errors(f"upload {bucket}/{key}"):
-                # A Path makes storage3 open the file itself and hand the handle to httpx,
-                # which sends the multipart body in chunks.
-                client.storage.from_(bucket).upload(
-                    key, path, {"content-type": content_type, "upsert": "true"}
-                )
-        # An upload can outlive the access token; get_session() refreshes an expiring one and
-        # the client then sends the new token to PostgREST.
-        with _auth_errors(email):
-            client.auth.get_session()
-
-        row = {
-            "id": str(video_id),
-            "original_filename": path.name[:1024],
-            "storage_path": key,
-            "content_type": content_type,
-            "size_bytes": size_bytes,
-        }
-        try:
-            with _rest_errors("insert the video row"):
-                client.table("videos").insert(row, returning=ReturnMethod.minimal).execute()
-        except PermanentError:
-            # Only a refusal is certain to have inserted nothing; after a timeout the row may
-            # exist and would then point at the object.
-            _remove_upload(client, bucket, key)
-            raise
-
-        with _rest_errors("read the new video's job"):
-            rows = (
-                client.table("video_jobs").select("id").eq("video_id", str(video_id)).execute()
-            ).data
-        if not rows:
-            raise InvalidStateError(
-                f"video {video_id} has no job: is the enqueue trigger installed on public.videos?"
-            )
-        job_id = int(rows[0]["id"])
-
-    logger.info(
-        "video submitted through Supabase",
-        extra={"event": "video.submitted", "job_id": job_id, "video_id": str(video_id)},
-    )
-    return SubmittedViaSupabase(
-        job_id=job_id,
-        video_id=video_id,
-        storage_path=key,
-        user_id=user_id,
-        size_bytes=size_bytes,
-    )
 
 
 def watch_via_realtime(
@@ -215,7 +79,7 @@ def watch_via_realtime(
     deleted; PermanentError when Realtime refuses the channel; TransientError when it cannot
     be reached or the channel is lost for good. Exceptions from `on_change` propagate.
     """
-    url, anon_key = _project(settings)
+    url, anon_key = project(settings)
     deadline = None if timeout is None else time.monotonic() + timeout
     watch = _JobsWatch(
         url,
@@ -279,13 +143,13 @@ class _JobsWatch:
                 await _close_realtime(client)
 
     async def _watch(self, client: supabase.AsyncClient) -> dict[str, Any] | None:
-        with _auth_errors(self._email):
+        with auth_errors(self._email):
             signed_in = await self._until_stopped(
                 client.auth.sign_in_with_password(
                     {"email": self._email, "password": self._password}
                 )
             )
-        user_id = _user_id(signed_in, self._email)
+        user_id = user_id_of(signed_in, self._email)
         assert signed_in.session is not None  # _user_id refuses a sign-in without one
         # The join carries this token and Realtime authorizes the private channel with it; the
         # client pushes each refreshed token to the joined channel (supabase-py's auth events).
@@ -307,7 +171,7 @@ class _JobsWatch:
             JOB_DELETED, lambda message: self._events.put_nowait(("deleted", message))
         )
         channel.on_system(lambda payload: self._events.put_nowait(("system", payload)))
-        with _realtime_connect_errors():
+        with realtime_connect_errors():
             await self._until_stopped(
                 channel.subscribe(
                     lambda state, error: self._events.put_nowait(("state", (state, error)))
@@ -394,7 +258,7 @@ class _JobsWatch:
         return None
 
     async def _read_job(self, client: supabase.AsyncClient, job_id: int) -> dict[str, Any]:
-        with _rest_errors(f"read job {job_id}"):
+        with rest_errors(f"read job {job_id}"):
             rows = (
                 await client.table("video_jobs")
                 .select(JOB_EVENT_COLUMNS)
@@ -514,142 +378,3 @@ def _timestamp(value: object) -> datetime | None:
     except ValueError:
         return None
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-
-
-# --- shared -----------------------------------------------------------------------------------
-
-
-def _project(settings: Settings) -> tuple[str, str]:
-    if not settings.supabase_url or settings.supabase_anon_key is None:
-        raise ConfigurationError(
-            "SUPABASE_URL and SUPABASE_ANON_KEY must be set to talk to Supabase as a client"
-        )
-    return settings.supabase_url.rstrip("/"), settings.supabase_anon_key.get_secret_value()
-
-
-def _sync_client(url: str, anon_key: str, http: httpx.Client) -> supabase.Client:
-    # No refresh timer thread for a one-shot command; get_session() refreshes when needed.
-    options = supabase.ClientOptions(httpx_client=http, auto_refresh_token=False)
-    try:
-        return supabase.create_client(url, anon_key, options)
-    except supabase.SupabaseException as exc:
-        raise ConfigurationError(f"SUPABASE_URL or SUPABASE_ANON_KEY: {exc.message}") from exc
-
-
-def _user_headers(client: supabase.Client, anon_key: str, email: str) -> dict[str, str]:
-    """The signed-in user's headers for a request made outside supabase-py (TUS).
-
-    get_session() refreshes a token about to expire, so a long upload keeps a valid one.
-    """
-    with _auth_errors(email):
-        session = client.auth.get_session()
-    if session is None:
-        raise PermanentError(f"the Supabase session of {email} ended during the upload")
-    return {"authorization": f"Bearer {session.access_token}", "apikey": anon_key}
-
-
-def _user_id(signed_in: AuthResponse, email: str) -> uuid.UUID:
-    if signed_in.session is None or signed_in.user is None:
-        raise PermanentError(f"Supabase Auth signed {email} in without a session (unconfirmed?)")
-    return uuid.UUID(signed_in.user.id)
-
-
-@contextmanager
-def _auth_errors(email: str) -> Iterator[None]:
-    """Supabase Auth failures as vproc errors; messages are the server's, never the password."""
-    try:
-        yield
-    except AuthRetryableError as exc:
-        raise TransientError(f"Supabase Auth is unavailable: {exc.message}") from exc
-    except AuthApiError as exc:
-        if exc.status == 429:
-            raise TransientError(f"Supabase Auth is rate limiting sign-ins: {exc.message}") from exc
-        if exc.status >= 500:
-            raise TransientError(f"Supabase Auth answered {exc.status}: {exc.message}") from exc
-        if exc.status == 401 and exc.code is None:
-            raise ConfigurationError(f"Supabase refused SUPABASE_ANON_KEY: {exc.message}") from exc
-        raise PermanentError(
-            f"Supabase Auth refused the sign-in for {email}: {exc.message}"
-        ) from exc
-    except AuthError as exc:
-        raise PermanentError(
-            f"Supabase Auth refused the sign-in for {email}: {exc.message}"
-        ) from exc
-    except httpx.HTTPError as exc:
-        raise TransientError(f"Supabase Auth is unreachable: {type(exc).__name__}") from exc
-
-
-@contextmanager
-def _storage_errors(doing: str) -> Iterator[None]:
-    """Storage answers some errors with HTTP 400 and the real status in the JSON body."""
-    try:
-        yield
-    except StorageApiError as exc:
-        raise _storage_error(exc, doing) from exc
-    except httpx.HTTPError as exc:
-        raise StorageUnavailableError(f"{doing}: {type(exc).__name__}") from exc
-    except StorageException as exc:
-        raise StorageUnavailableError(f"{doing}: unexpected response") from exc
-
-
-def _storage_error(exc: StorageApiError, doing: str) -> VprocError:
-    try:
-        status = int(exc.status)
-    except (TypeError, ValueError):
-        status = 500
-    error = f"{exc.code} {exc.message}".lower()
-    if status == 404 and "bucket" in error:
-        return ConfigurationError(f"{doing}: the bucket does not exist")
-    if status == 413 or "too large" in error:
-        return MediaTooLargeError(f"{doing}: {exc.message}")
-    if status == 415 or "mime" in error:
-        return UnsupportedMediaError(f"{doing}: {exc.message}")
-    if status == 429 or status >= 500:
-        return StorageUnavailableError(f"{doing}: Supabase Storage answered {status}")
-    return PermanentError(f"{doing}: Supabase Storage refused it ({status}): {exc.message}")
-
-
-@contextmanager
-def _rest_errors(doing: str) -> Iterator[None]:
-    """PostgREST errors by their code: unreachable database, refused token, missing schema."""
-    try:
-        yield
-    except APIError as exc:
-        code, message = exc.code or "", exc.message or "no message"
-        if code in _DB_UNREACHABLE:
-            raise DatabaseUnavailableError(f"{doing}: PostgREST answered {code}") from exc
-        if code in _JWT_REFUSED:
-            raise PermanentError(f"{doing}: PostgREST refused the access token: {message}") from exc
-        if code in _NOT_EXPOSED:
-            raise ConfigurationError(
-                f"{doing}: {message} (are the vproc migrations applied to this project?)"
-            ) from exc
-        raise DatabaseError(f"{doing}: refused ({code}): {message}") from exc
-    except httpx.HTTPError as exc:
-        raise DatabaseUnavailableError(
-            f"{doing}: PostgREST is unreachable ({type(exc).__name__})"
-        ) from exc
-
-
-@contextmanager
-def _realtime_connect_errors() -> Iterator[None]:
-    try:
-        yield
-    except websockets.exceptions.InvalidStatus as exc:
-        status = exc.response.status_code
-        if status in (401, 403):
-            raise PermanentError(f"Supabase Realtime refused the connection ({status})") from exc
-        raise TransientError(f"Supabase Realtime answered {status}") from exc
-    except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
-        raise TransientError(f"cannot connect to Supabase Realtime: {type(exc).__name__}") from exc
-
-
-def _remove_upload(client: supabase.Client, bucket: str, key: str) -> None:
-    """Best effort: remove an object whose row was refused, so no orphan stays behind."""
-    try:
-        client.storage.from_(bucket).remove([key])
-    except (StorageException, httpx.HTTPError) as exc:
-        logger.warning(
-            "could not remove the upload of a refused video",
-            extra={"event": "upload.orphaned", "error": type(exc).__name__},
-        )
