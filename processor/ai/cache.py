@@ -17,10 +17,16 @@ from typing import Any, Literal
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from processor.ai.metadata import GeneratedMetadata, MetadataContext, MetadataGenerator
-from processor.ai.transcription import Transcriber, Transcript
+from processor.ai.contract import (
+    GeneratedMetadata,
+    MetadataContext,
+    MetadataGenerator,
+    Transcriber,
+    Transcript,
+)
 from processor.db import queries
 from processor.errors import DatabaseError, DatabaseUnavailableError
+from processor.interrupts import RaiseIfInterrupted
 from processor.metrics import AICacheMetrics
 
 logger = logging.getLogger(__name__)
@@ -144,10 +150,6 @@ class AICache:
             return queries.purge_expired_ai_cache(conn)
 
 
-def _prompt_version(backend: object) -> str:
-    return str(getattr(backend, "prompt_version", "1"))
-
-
 class CachedMetadataGenerator:
     """A MetadataGenerator that answers from the cache and stores what its backend generates."""
 
@@ -156,7 +158,7 @@ class CachedMetadataGenerator:
         self.cache = cache
         self.name = backend.name
         self.model = backend.model
-        self.prompt_version = _prompt_version(backend)
+        self.prompt_version = backend.prompt_version
 
     def key_for(self, transcript: Transcript, context: MetadataContext) -> str:
         """The cache key of one call: everything the backend's output depends on.
@@ -212,7 +214,7 @@ class CachedTranscriber:
         self.cache = cache
         self.name = backend.name
         self.model = backend.model
-        self.prompt_version = _prompt_version(backend)
+        self.prompt_version = backend.prompt_version
 
     def transcribe(
         self,
@@ -220,7 +222,7 @@ class CachedTranscriber:
         *,
         language: str | None = None,
         on_progress: Callable[[float], None] | None = None,
-        should_stop: Callable[[], None] | None = None,
+        raise_if_interrupted: RaiseIfInterrupted | None = None,
     ) -> Transcript:
         """Return the cached transcript of this audio, or transcribe and cache it."""
         payload = {"audio_sha256": file_sha256(audio_path), "language": language}
@@ -239,7 +241,10 @@ class CachedTranscriber:
                     on_progress(1.0)
                 return transcript
         transcript = self.backend.transcribe(
-            audio_path, language=language, on_progress=on_progress, should_stop=should_stop
+            audio_path,
+            language=language,
+            on_progress=on_progress,
+            raise_if_interrupted=raise_if_interrupted,
         )
         self.cache.put(
             key,

@@ -283,7 +283,7 @@ class Worker:
                 size_bytes=c.size_bytes,
             )
             metadata = self.pipeline.run(job, control)
-            control.raise_if_stopped()
+            control.raise_if_interrupted()
             control.flush()
             # An empty result (a job with nothing to record) writes no metadata row.
             if not self._completions.complete(claim, metadata or None):
