@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypedDict, Unpack
 
 from pydantic import BaseModel, Field
 
@@ -229,6 +229,18 @@ class Health:
 # --- adapters -----------------------------------------------------------------------------
 
 
+class TranscribeOptions(TypedDict, total=False):
+    """The keyword options of Transcriber.transcribe, declared once for every adapter.
+
+    `language` (ISO 639-1) skips detection; `on_progress` receives the fraction of audio done
+    (0..1); `raise_if_interrupted` is called between windows.
+    """
+
+    language: str | None
+    on_progress: Callable[[float], None] | None
+    raise_if_interrupted: RaiseIfInterrupted | None
+
+
 class Transcriber(Protocol):
     """Turns a 16 kHz mono 16-bit PCM WAV file into a Transcript."""
 
@@ -236,19 +248,8 @@ class Transcriber(Protocol):
     model: str  # model name or path, for logs and cache keys
     prompt_version: str  # what else the output depends on (prompt, algorithm), for cache keys
 
-    def transcribe(
-        self,
-        audio_path: Path,
-        *,
-        language: str | None = None,
-        on_progress: Callable[[float], None] | None = None,
-        raise_if_interrupted: RaiseIfInterrupted | None = None,
-    ) -> Transcript:
-        """Transcribe `audio_path`.
-
-        on_progress receives the fraction of audio done (0..1); raise_if_interrupted is called
-        between windows. Raises a processor.errors.VprocError on failure.
-        """
+    def transcribe(self, audio_path: Path, **options: Unpack[TranscribeOptions]) -> Transcript:
+        """Transcribe `audio_path`; raises a processor.errors.VprocError on failure."""
         ...
 
 

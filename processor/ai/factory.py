@@ -32,12 +32,9 @@ def make_transcriber(settings: Settings, *, cache: AICache | None = None) -> Tra
             compute_type=settings.whisper_compute_type,
         )
     if settings.transcriber == "gemini":
-        if settings.gemini_api_key is None:
-            raise ConfigurationError("TRANSCRIBER=gemini needs GEMINI_API_KEY")
+        key = _gemini_key(settings, "TRANSCRIBER")
         transcriber = GeminiTranscriber(
-            settings.gemini_api_key.get_secret_value(),
-            settings.gemini_model,
-            base_url=settings.gemini_base_url,
+            key, settings.gemini_model, base_url=settings.gemini_base_url
         )
         return transcriber if cache is None else CachedTranscriber(transcriber, cache)
     raise ConfigurationError(f"unknown TRANSCRIBER {settings.transcriber!r}")
@@ -54,15 +51,20 @@ def make_metadata_generator(
     """
     if settings.effective_ai_provider != "gemini":
         return LocalMetadataGenerator()
-    if settings.gemini_api_key is None:
-        raise ConfigurationError("AI_PROVIDER=gemini needs GEMINI_API_KEY")
     generator = GeminiMetadataGenerator(
-        settings.gemini_api_key.get_secret_value(),
+        _gemini_key(settings, "AI_PROVIDER"),
         settings.gemini_model,
         base_url=settings.gemini_base_url,
         timeout_seconds=settings.gemini_timeout_seconds,
     )
     return generator if cache is None else CachedMetadataGenerator(generator, cache)
+
+
+def _gemini_key(settings: Settings, setting: str) -> str:
+    """GEMINI_API_KEY, which `setting`=gemini needs; ConfigurationError when it is unset."""
+    if settings.gemini_api_key is None:
+        raise ConfigurationError(f"{setting}=gemini needs GEMINI_API_KEY")
+    return settings.gemini_api_key.get_secret_value()
 
 
 # --- health -------------------------------------------------------------------------------

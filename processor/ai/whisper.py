@@ -19,12 +19,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 import numpy as np
 import numpy.typing as npt
 
-from processor.ai.contract import Health, Segment, Transcript, Word
+from processor.ai.contract import Health, Segment, TranscribeOptions, Transcript, Word
 from processor.ai.models import (
     ENGLISH_MODEL_NAME,
     MODELS,
@@ -206,14 +206,7 @@ class WhisperTranscriber:
             ):
                 yield window.offset_seconds, window.samples(), window.total_seconds
 
-    def transcribe(
-        self,
-        audio_path: Path,
-        *,
-        language: str | None = None,
-        on_progress: Callable[[float], None] | None = None,
-        raise_if_interrupted: RaiseIfInterrupted | None = None,
-    ) -> Transcript:
+    def transcribe(self, audio_path: Path, **options: Unpack[TranscribeOptions]) -> Transcript:
         """Transcribe a 16 kHz mono 16-bit WAV window by window.
 
         `language` skips detection. Raises InvalidMediaError for a WAV of another shape,
@@ -221,6 +214,9 @@ class WhisperTranscriber:
         non-English speech with an English-only WHISPER_MODEL, VprocError (internal,
         retried) when inference fails.
         """
+        language = options.get("language")
+        on_progress = options.get("on_progress")
+        raise_if_interrupted = options.get("raise_if_interrupted")
         primary = self._loaded(self.model_path)
         probability: float | None = None
         if language is None:

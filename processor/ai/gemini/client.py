@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from google import genai
 from google.genai import errors as genai_errors
@@ -154,6 +154,15 @@ def _translate_api_error(exc: genai_errors.APIError, what: str, model: str) -> V
     return AIRequestRejectedError(f"Gemini rejected {what} ({_describe(exc)})")
 
 
+class ConnectionOptions(TypedDict, total=False):
+    """How an adapter reaches the API: the keyword options both Gemini adapters pass on."""
+
+    base_url: str | None  # another endpoint (a proxy, a test stub)
+    timeout_seconds: float  # per HTTP request
+    retry: RetryPolicy | None
+    sleep: Callable[[float], None]  # between retries (tests pass a fake)
+
+
 class GeminiClient:
     """One google-genai Client plus the retry loop and error translation around each call."""
 
@@ -163,7 +172,7 @@ class GeminiClient:
         model: str,
         *,
         base_url: str | None = None,
-        timeout_seconds: float,
+        timeout_seconds: float = 120.0,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -235,6 +244,20 @@ class GeminiClient:
             )
             self.sleep(delay)
             slept += delay
+
+
+class GeminiAdapter:
+    """What both Gemini adapters share: the provider name, the model and one GeminiClient."""
+
+    name = "gemini"
+
+    def __init__(self, api_key: str, model: str, connection: ConnectionOptions) -> None:
+        self.model = model
+        self._client = GeminiClient(api_key, model, **connection)
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._client.close()
 
 
 def model_generation(model: str) -> int:

@@ -6,17 +6,15 @@ it is too long), the answer is normalised to GeneratedMetadata.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 
 from google.genai import types
 from pydantic import ValidationError
 
 from processor.ai.contract import GeneratedMetadata, MetadataContext, Transcript
 from processor.ai.gemini.client import (
-    GeminiClient,
-    RetryPolicy,
+    ConnectionOptions,
+    GeminiAdapter,
     parse_json_object,
     response_text,
     sampling_config,
@@ -79,10 +77,9 @@ Write in the language of the transcript. Return JSON matching the response schem
 """
 
 
-class GeminiMetadataGenerator:
+class GeminiMetadataGenerator(GeminiAdapter):
     """MetadataGenerator backed by one Gemini structured-output call."""
 
-    name = "gemini"
     prompt_version = PROMPT_VERSION
 
     def __init__(
@@ -90,28 +87,14 @@ class GeminiMetadataGenerator:
         api_key: str,
         model: str = DEFAULT_GEMINI_MODEL,
         *,
-        base_url: str | None = None,
-        timeout_seconds: float = 120.0,
         max_transcript_chars: int = 200_000,
         temperature: float = 0.4,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **connection: Unpack[ConnectionOptions],
     ) -> None:
-        self.model = model
+        """`connection`: base_url, timeout_seconds (default 120), retry, sleep."""
+        super().__init__(api_key, model, connection)
         self.max_transcript_chars = max_transcript_chars
         self.temperature = temperature
-        self._client = GeminiClient(
-            api_key,
-            model,
-            base_url=base_url,
-            timeout_seconds=timeout_seconds,
-            retry=retry,
-            sleep=sleep,
-        )
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self._client.close()
 
     def build_prompt(self, transcript: Transcript, context: MetadataContext) -> str:
         """The user prompt: what is known about the video, then its transcript (maybe condensed)."""

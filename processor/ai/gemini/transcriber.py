@@ -8,22 +8,21 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import time
 import wave
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Unpack
 
 from google.genai import errors as genai_errors
 from google.genai import types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from processor.ai.contract import Segment, Transcript
+from processor.ai.contract import Segment, TranscribeOptions, Transcript
 from processor.ai.gemini.client import (
     TRANSPORT_ERRORS,
-    GeminiClient,
-    RetryPolicy,
+    ConnectionOptions,
+    GeminiAdapter,
     parse_json_object,
     response_text,
     sampling_config,
@@ -31,7 +30,6 @@ from processor.ai.gemini.client import (
 from processor.ai.wav import open_wav, wav_duration, wav_windows
 from processor.config import DEFAULT_GEMINI_MODEL
 from processor.errors import AINoResponseError, InvalidMediaError, ProviderUnavailableError
-from processor.interrupts import RaiseIfInterrupted
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +70,13 @@ class _AudioWindow:
     duration_seconds: float
 
 
-class GeminiTranscriber:
+class GeminiTranscriber(GeminiAdapter):
     """Transcriber that uploads the WAV through the Files API and asks for timed segments.
 
     Long audio is sent in windows (10 minutes by default) so each answer stays well inside
     the output token limit; timestamps are shifted back onto the whole file's timeline.
     """
 
-    name = "gemini"
     prompt_version = PROMPT_VERSION
 
     def __init__(
@@ -87,45 +84,28 @@ class GeminiTranscriber:
         api_key: str,
         model: str = DEFAULT_GEMINI_MODEL,
         *,
-        base_url: str | None = None,
-        timeout_seconds: float = 600.0,
         window_seconds: float = 600.0,
         file_ready_timeout_seconds: float = 120.0,
         file_poll_seconds: float = 2.0,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **connection: Unpack[ConnectionOptions],
     ) -> None:
-        self.model = model
+        """`connection`: base_url, timeout_seconds (default 600: uploads), retry, sleep."""
+        connection.setdefault("timeout_seconds", 600.0)
+        super().__init__(api_key, model, connection)
         self.window_seconds = window_seconds
         self.file_ready_timeout_seconds = file_ready_timeout_seconds
         self.file_poll_seconds = file_poll_seconds
-        self._sleep = sleep
-        self._client = GeminiClient(
-            api_key,
-            model,
-            base_url=base_url,
-            timeout_seconds=timeout_seconds,
-            retry=retry,
-            sleep=sleep,
-        )
+        self._sleep = self._client.sleep
 
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self._client.close()
-
-    def transcribe(
-        self,
-        audio_path: Path,
-        *,
-        language: str | None = None,
-        on_progress: Callable[[float], None] | None = None,
-        raise_if_interrupted: RaiseIfInterrupted | None = None,
-    ) -> Transcript:
+    def transcribe(self, audio_path: Path, **options: Unpack[TranscribeOptions]) -> Transcript:
         """Transcribe a 16 kHz mono 16-bit WAV; see Transcriber.transcribe.
 
         Raises InvalidMediaError for a file that is not a PCM WAV, and the errors of
         GeminiMetadataGenerator.generate_metadata for the provider's failures.
         """
+        language = options.get("language")
+        on_progress = options.get("on_progress")
+        raise_if_interrupted = options.get("raise_if_interrupted")
         duration = wav_duration(audio_path, what=audio_path.name)
         segments: list[Segment] = []
         detected: str | None = None
