@@ -107,7 +107,7 @@ def _fake_stage(stage_name: str, stage_weight: float, seconds: float, pacer: Pac
         def run(self, ctx: StageContext) -> StageResult:
             ticks = max(1, round(seconds / REPORT_EVERY_SECONDS))
             for tick in range(1, ticks + 1):
-                ctx.raise_if_cancelled()
+                ctx.raise_if_interrupted()
                 pacer.advance(REPORT_EVERY_SECONDS)
                 ctx.report(tick / ticks)
             return StageResult(detail={"simulated_seconds": round(seconds, 1)})

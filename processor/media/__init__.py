@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from processor.errors import MediaTooLargeError
+from processor.interrupts import RaiseIfInterrupted
 
 if TYPE_CHECKING:
     from processor.config import Settings
@@ -156,7 +157,7 @@ class MediaToolkit(Protocol):
         dest_wav: Path,
         *,
         on_progress: Callable[[float], None] | None = None,
-        should_stop: Callable[[], None] | None = None,
+        raise_if_interrupted: RaiseIfInterrupted | None = None,
         max_seconds: float | None = None,
     ) -> AudioInfo:
         """Decode the first audio stream into a 16 kHz mono 16-bit WAV, a block at a time.
@@ -172,7 +173,7 @@ class MediaToolkit(Protocol):
         *,
         duration_seconds: float,
         max_width: int = 1280,
-        should_stop: Callable[[], None] | None = None,
+        raise_if_interrupted: RaiseIfInterrupted | None = None,
     ) -> ThumbnailInfo:
         """Score frames sampled across the video and write the best one as a JPEG."""
         ...

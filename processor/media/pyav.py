@@ -22,6 +22,7 @@ import numpy as np
 from av.stream import Disposition
 
 from processor.errors import InvalidMediaError, MediaTooLargeError, UnsupportedMediaError
+from processor.interrupts import RaiseIfInterrupted
 from processor.media import (
     ALLOWED_CONTAINER_FORMATS,
     AUDIO_SAMPLE_RATE,
@@ -137,7 +138,7 @@ class PyAVMediaToolkit:
         dest_wav: Path,
         *,
         on_progress: Callable[[float], None] | None = None,
-        should_stop: Callable[[], None] | None = None,
+        raise_if_interrupted: RaiseIfInterrupted | None = None,
         max_seconds: float | None = None,
     ) -> AudioInfo:
         """Decode packet by packet, resample to 16 kHz mono s16 and append to the WAV.
@@ -161,8 +162,8 @@ class PyAVMediaToolkit:
                 stream = container.streams.audio[0]
                 total = _duration_seconds(container) or 0.0
                 for count, packet in enumerate(container.demux(stream)):
-                    if should_stop is not None and count % STOP_CHECK_PACKETS == 0:
-                        should_stop()
+                    if raise_if_interrupted is not None and count % STOP_CHECK_PACKETS == 0:
+                        raise_if_interrupted()
                     try:
                         frames = packet.decode()
                     except av.error.InvalidDataError:
@@ -208,7 +209,7 @@ class PyAVMediaToolkit:
         *,
         duration_seconds: float,
         max_width: int = 1280,
-        should_stop: Callable[[], None] | None = None,
+        raise_if_interrupted: RaiseIfInterrupted | None = None,
     ) -> ThumbnailInfo:
         """Seek to keyframes spread over the video, score each, JPEG-encode the best.
 
@@ -221,12 +222,12 @@ class PyAVMediaToolkit:
         with _opened(path) as container:
             stream = _video_stream(container)
             if stream is None:
-                return _audio_thumbnail(container, dest_jpeg, max_width, should_stop)
+                return _audio_thumbnail(container, dest_jpeg, max_width, raise_if_interrupted)
             stream.codec_context.skip_frame = "NONKEY"
             seen: set[int] = set()
             for target in _candidate_times(stream, duration_seconds):
-                if should_stop is not None:
-                    should_stop()
+                if raise_if_interrupted is not None:
+                    raise_if_interrupted()
                 frame = _keyframe_at(container, stream, target)
                 if frame is None or frame.pts in seen:
                     continue
@@ -286,7 +287,7 @@ def _audio_thumbnail(
     container: av.container.InputContainer,
     dest: Path,
     max_width: int,
-    should_stop: Callable[[], None] | None,
+    raise_if_interrupted: RaiseIfInterrupted | None,
 ) -> ThumbnailInfo:
     """The embedded cover art (an attached picture), else a rendered waveform."""
     cover = _cover_art(container)
@@ -295,7 +296,7 @@ def _audio_thumbnail(
         return ThumbnailInfo(width, height, 0.0, 0.0, candidates=1, kind="cover_art")
     if not container.streams.audio:
         raise InvalidMediaError("the file has no video or audio stream")
-    peaks = _block_peaks(container, container.streams.audio[0], should_stop)
+    peaks = _block_peaks(container, container.streams.audio[0], raise_if_interrupted)
     from processor.media import waveform
 
     image = waveform.render(waveform.column_peaks(peaks, waveform.WIDTH))
@@ -326,7 +327,7 @@ def _cover_art(container: av.container.InputContainer) -> av.VideoFrame | None:
 def _block_peaks(
     container: av.container.InputContainer,
     stream: av.AudioStream,
-    should_stop: Callable[[], None] | None,
+    raise_if_interrupted: RaiseIfInterrupted | None,
 ) -> np.ndarray:
     """The loudest sample of each decoded block (about 0.1 s) of the track, mono.
 
@@ -337,8 +338,8 @@ def _block_peaks(
     try:
         container.seek(0)
         for count, packet in enumerate(container.demux(stream)):
-            if should_stop is not None and count % STOP_CHECK_PACKETS == 0:
-                should_stop()
+            if raise_if_interrupted is not None and count % STOP_CHECK_PACKETS == 0:
+                raise_if_interrupted()
             try:
                 frames = packet.decode()
             except av.error.InvalidDataError:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from processor.ai.transcription import Word, is_unspaced_script
+from processor.ai.contract import Word, is_unspaced_script
 
 MAX_LINE_CHARS = 42
 MAX_LINE_CHARS_UNSPACED = 16  # full-width characters per line (Japanese broadcast practice)

@@ -27,8 +27,7 @@ from processor.pipeline.transcribe import TranscribeStage
 
 if TYPE_CHECKING:
     from processor.ai.cache import AICache
-    from processor.ai.metadata import MetadataGenerator
-    from processor.ai.transcription import Transcriber
+    from processor.ai.contract import MetadataGenerator, Transcriber
     from processor.config import Settings
     from processor.media import MediaToolkit
     from processor.storage import Storage
@@ -119,7 +118,7 @@ class MediaPipeline:
             services=self.services,
             results=results,
             report=lambda _fraction: None,
-            raise_if_cancelled=control.raise_if_stopped,
+            raise_if_interrupted=control.raise_if_interrupted,
         )
         text = fetch(ctx, TRANSCRIPT_TXT, text_key).read_text("utf-8").strip() if text_key else ""
         width, height = probe.get("width"), probe.get("height")
@@ -163,7 +162,7 @@ def subtitle_files_urls(subtitles: StageResult) -> dict[str, Any] | None:
 
 def make_metadata(settings: Settings, *, cache: AICache | None = None) -> MetadataGenerator:
     """The MetadataGenerator for AI_PROVIDER (paid providers behind the cache, if given)."""
-    from processor.ai.metadata import make_metadata_generator
+    from processor.ai.factory import make_metadata_generator
 
     return make_metadata_generator(settings, cache=cache)
 
@@ -184,7 +183,7 @@ def build_pipeline(
     `cache` puts paid AI calls behind the Postgres response cache (the worker passes one;
     `vproc process`, which has no database, does not).
     """
-    from processor.ai.transcription import make_transcriber
+    from processor.ai.factory import make_transcriber
     from processor.media import MediaLimits, make_media_toolkit
     from processor.storage import make_storage
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from processor.ai.transcription import Transcript
+from processor.ai.contract import Transcript
 from processor.pipeline.stage import StageContext
 
 TRANSCRIPT_TXT = "transcript.txt"

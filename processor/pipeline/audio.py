@@ -24,7 +24,7 @@ class AudioStage:
             source_path(ctx),
             audio_path(ctx),
             on_progress=ctx.report,
-            should_stop=ctx.raise_if_cancelled,
+            raise_if_interrupted=ctx.raise_if_interrupted,
             max_seconds=ctx.services.limits.max_media_seconds,
         )
         # A file cut short after its index (an interrupted copy) still decodes up to the cut:

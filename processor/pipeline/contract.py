@@ -35,7 +35,7 @@ class JobControl(Protocol):
         """`processing_stages` as they were when the job was claimed (for resuming)."""
         ...
 
-    def raise_if_stopped(self) -> None:
+    def raise_if_interrupted(self) -> None:
         """Raise JobCancelledError, LeaseLostError or ShutdownRequestedError if the job must stop.
 
         Call it between units of work (chunks, segments, frames): it only reads in-memory flags.

@@ -36,7 +36,7 @@ class InMemoryJobControl:
     def cancel(self) -> None:
         self._cancelled.set()
 
-    def raise_if_stopped(self) -> None:
+    def raise_if_interrupted(self) -> None:
         if self._cancelled.is_set():
             raise JobCancelledError()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from processor.ai.metadata import MetadataContext
+from processor.ai.contract import MetadataContext
 from processor.pipeline.artifacts import load_transcript
 from processor.pipeline.stage import StageContext, StageResult
 

@@ -124,7 +124,7 @@ class StageRunner:
             )
         done_weight = 0.0
         for stage in self.stages:
-            control.raise_if_stopped()
+            control.raise_if_interrupted()
             if stage.name not in reused:
                 results[stage.name] = self._run_one(
                     stage, job, control, services, work_dir, results, done_weight
@@ -153,7 +153,7 @@ class StageRunner:
             services=services,
             results=dict(results),
             report=self._reporter(stage, control, done_weight),
-            raise_if_cancelled=control.raise_if_stopped,
+            raise_if_interrupted=control.raise_if_interrupted,
         )
         fields = {**_log_fields(job), "stage": stage.name}
         logger.info("stage started", extra={**fields, "event": "stage.started"})

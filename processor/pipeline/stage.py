@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from processor.errors import VprocError
+from processor.interrupts import RaiseIfInterrupted
 from processor.media import UNLIMITED, MediaLimits
 from processor.pipeline.contract import JobInfo
 
 if TYPE_CHECKING:
-    from processor.ai.metadata import MetadataGenerator
-    from processor.ai.transcription import Transcriber
+    from processor.ai.contract import MetadataGenerator, Transcriber
     from processor.media import MediaToolkit
     from processor.storage import Storage
 
@@ -62,7 +62,7 @@ class StageContext:
     services: PipelineServices
     results: Mapping[str, StageResult]
     report: Callable[[float], None]  # fraction of this stage done, 0..1
-    raise_if_cancelled: Callable[[], None]  # raises if the job must stop
+    raise_if_interrupted: RaiseIfInterrupted
 
     @property
     def storage(self) -> Storage:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from processor.ai.transcription import Transcript
+from processor.ai.contract import Transcript
 from processor.media.subtitles import build_cues, write_subtitles
 from processor.pipeline.artifacts import (
     SUBTITLES_EN_SRT,

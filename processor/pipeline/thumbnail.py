@@ -26,7 +26,7 @@ class ThumbnailStage:
             dest,
             duration_seconds=float(ctx.result_of("probe").detail["duration_seconds"]),
             max_width=MAX_WIDTH,
-            should_stop=ctx.raise_if_cancelled,
+            raise_if_interrupted=ctx.raise_if_interrupted,
         )
         return StageResult(
             detail={

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
-from processor.ai.transcription import iso_language
+from processor.ai.contract import iso_language
 from processor.pipeline.artifacts import TRANSCRIPT_JSON, TRANSCRIPT_TXT, audio_path, upload
 from processor.pipeline.stage import StageContext, StageResult
 
@@ -22,7 +22,7 @@ class TranscribeStage:
         if ctx.result_of("audio").skipped:
             return StageResult(detail={"skipped": "no_audio"})
         transcript = ctx.transcriber.transcribe(
-            audio_path(ctx), on_progress=ctx.report, should_stop=ctx.raise_if_cancelled
+            audio_path(ctx), on_progress=ctx.report, raise_if_interrupted=ctx.raise_if_interrupted
         )
         # Stored as ISO 639 (video_metadata.language): some backends answer in BCP-47.
         transcript = replace(transcript, language=iso_language(transcript.language))

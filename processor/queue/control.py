@@ -94,7 +94,7 @@ class WorkerJobControl:
     def stages(self) -> Mapping[str, Any]:
         return self._claimed_stages
 
-    def raise_if_stopped(self) -> None:
+    def raise_if_interrupted(self) -> None:
         if self.lease_lost.is_set():
             raise LeaseLostError(f"job {self.claim.job_id}: lease lost")
         if self.cancel_requested.is_set():

@@ -334,7 +334,7 @@ class Worker:
                 size_bytes=c.size_bytes,
             )
             metadata = self.pipeline.run(job, control)
-            control.raise_if_stopped()
+            control.raise_if_interrupted()
             control.finish()
             with self._lock:
                 self._finishing.add(claim.job_id)

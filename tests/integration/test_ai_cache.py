@@ -12,9 +12,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from processor.ai.cache import AICache, CachedMetadataGenerator, CachedTranscriber
-from processor.ai.gemini import GeminiMetadataGenerator, GeminiTranscriber, RetryPolicy
-from processor.ai.metadata import MetadataContext
-from processor.ai.transcription import Segment, Transcript
+from processor.ai.contract import MetadataContext, Segment, Transcript
+from processor.ai.gemini.client import RetryPolicy
+from processor.ai.gemini.metadata import GeminiMetadataGenerator
+from processor.ai.gemini.transcriber import GeminiTranscriber
 from processor.db.connection import connect
 from processor.errors import ProviderUnavailableError
 from tests.support.gemini_stub import (

@@ -12,10 +12,17 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from processor.ai.gemini import GeminiMetadataGenerator, GeminiTranscriber, RetryPolicy
+from processor.ai.contract import (
+    GeneratedMetadata,
+    MetadataContext,
+    MetadataGenerator,
+    Segment,
+    Transcript,
+)
+from processor.ai.gemini.client import RetryPolicy
+from processor.ai.gemini.metadata import GeminiMetadataGenerator
+from processor.ai.gemini.transcriber import GeminiTranscriber
 from processor.ai.local import LocalMetadataGenerator
-from processor.ai.metadata import GeneratedMetadata, MetadataContext, MetadataGenerator
-from processor.ai.transcription import Segment, Transcript
 from processor.errors import (
     AIBlockedError,
     AIModelUnavailableError,
@@ -356,7 +363,7 @@ def test_transcription_uploads_the_wav_and_asks_for_timed_segments(
         API_KEY, MODEL, base_url=stub.base_url, file_poll_seconds=0.5, sleep=sleeps.append
     )
     transcript = transcriber.transcribe(
-        audio, on_progress=progress.append, should_stop=lambda: stops.append(True)
+        audio, on_progress=progress.append, raise_if_interrupted=lambda: stops.append(True)
     )
     transcriber.close()
 

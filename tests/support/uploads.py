@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import psycopg.rows
 
-from processor.ai.transcription import Transcript
+from processor.ai.contract import Transcript
 from processor.config import Settings
 from processor.db.pool import Database
 from processor.pipeline import MediaPipeline, build_pipeline

@@ -13,9 +13,8 @@ from processor.ai.cache import (
     cache_key,
     file_sha256,
 )
+from processor.ai.contract import MetadataContext, Segment, Transcript
 from processor.ai.local import LocalMetadataGenerator
-from processor.ai.metadata import MetadataContext
-from processor.ai.transcription import Segment, Transcript
 from processor.db.queries import QUERIES
 from processor.errors import DatabaseUnavailableError
 
@@ -77,7 +76,7 @@ def test_counters_live_in_the_given_registry() -> None:
 
 
 def test_word_details_do_not_change_the_metadata_key() -> None:
-    from processor.ai.transcription import Word
+    from processor.ai.contract import Word
 
     def transcript(probability: float) -> Transcript:
         words = (Word("Hello", 0.0, 0.4, probability), Word("there.", 0.5, 0.9, probability))

@@ -7,7 +7,7 @@ from contextlib import nullcontext
 import pytest
 
 from processor.ai.cache import AICache, CachedMetadataGenerator
-from processor.ai.metadata import make_metadata_generator
+from processor.ai.factory import make_metadata_generator
 from processor.config import Settings
 from processor.errors import ConfigurationError
 

@@ -8,14 +8,13 @@ import pytest
 from google.genai import errors as genai_errors
 from pydantic import ValidationError
 
-from processor.ai.gemini import (
+from processor.ai.contract import MetadataContext, Segment, Transcript
+from processor.ai.gemini.client import _retry_after_seconds
+from processor.ai.gemini.metadata import (
     GeminiMetadataGenerator,
-    _retry_after_seconds,
     normalise_metadata,
     render_transcript,
 )
-from processor.ai.metadata import MetadataContext
-from processor.ai.transcription import Segment, Transcript
 
 
 def transcript_of(count: int, *, every_seconds: float = 10.0) -> Transcript:

@@ -7,9 +7,8 @@ from itertools import pairwise
 
 import pytest
 
+from processor.ai.contract import Chapter, GeneratedMetadata, MetadataContext, Segment, Transcript
 from processor.ai.local import LocalMetadataGenerator
-from processor.ai.metadata import Chapter, GeneratedMetadata, MetadataContext
-from processor.ai.transcription import Segment, Transcript
 
 # A two-minute talk in three parts, separated by pauses of about 3.5 s (at 41-44 s and 83-87 s).
 LINES = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from processor.ai.transcription import make_transcriber
+from processor.ai.factory import make_transcriber
 from processor.config import Settings
 from processor.errors import ConfigurationError
 from processor.pipeline import make_metadata

@@ -9,7 +9,7 @@ from pathlib import Path
 import pysubs2
 import pytest
 
-from processor.ai.transcription import Word
+from processor.ai.contract import Word
 from processor.media.subtitles import (
     MAX_CUE_SECONDS,
     MAX_LINE_CHARS,

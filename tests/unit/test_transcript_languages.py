@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from processor.ai.transcription import (
+from processor.ai.contract import (
     Segment,
     Transcript,
     Word,

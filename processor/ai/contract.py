@@ -1,8 +1,10 @@
-"""Speech to text: the Transcriber capability and the transcript it produces.
+"""The AI contract: transcripts, metadata, health findings, and the adapter protocols.
 
-Backends live in their own modules (`whisper.py`, `gemini.py`); `make_transcriber(settings)`
-picks one by TRANSCRIBER. Transcripts are plain data that round-trip through JSON, so a
-completed transcribe stage can be checkpointed and resumed.
+Adapters (`whisper.py`, `local.py`, `gemini/`) implement Transcriber or MetadataGenerator
+and import this module (plus the shared helpers `wav.py` and `timestamps.py`), never each
+other; `factory.py` picks and wraps them. This module imports nothing from processor.ai.
+Transcripts are plain data that round-trip through JSON, so a completed transcribe stage can
+be checkpointed and resumed; GeneratedMetadata doubles as Gemini's response schema.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Literal, Protocol, TypedDict, Unpack
 
-if TYPE_CHECKING:
-    from processor.ai.cache import AICache
-    from processor.config import Settings
+from pydantic import BaseModel, Field
+
+from processor.interrupts import RaiseIfInterrupted
+
+# --- transcripts --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -172,46 +176,92 @@ def _is_unspaced_char(char: str) -> bool:
     )
 
 
+# --- metadata -----------------------------------------------------------------------------
+
+
+class Chapter(BaseModel):
+    """A chapter marker: where it starts (seconds) and what it is about."""
+
+    start_time: float = Field(ge=0)
+    title: str = Field(min_length=1, max_length=100)
+
+
+class GeneratedMetadata(BaseModel):
+    """What a video gets published with."""
+
+    title: str = Field(min_length=1, max_length=100)
+    description: str
+    tags: list[str] = Field(min_length=0, max_length=15)
+    show_notes: str = Field(description="Markdown show notes")
+    chapters: list[Chapter] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MetadataContext:
+    """What is known about the video besides its transcript."""
+
+    original_filename: str | None = None
+    duration_seconds: float | None = None
+    language: str | None = None  # of the transcript handed over (ISO 639-1)
+    output_language: str | None = None  # the metadata's language; None: the transcript's
+
+
+# --- health -------------------------------------------------------------------------------
+
+HealthStatus = Literal["OK", "WARN", "FAIL"]
+
+
+@dataclass(frozen=True)
+class Health:
+    """One finding of an adapter's health check, for `vproc doctor` to show.
+
+    OK: ready. WARN: works, but degraded or not verifiable from here. FAIL: will not work.
+    `detail` is one line; `fix` names the command or setting that helps. `elapsed_ms` is how
+    long the probe took, when it called a remote service.
+    """
+
+    status: HealthStatus
+    detail: str
+    fix: str | None = None
+    elapsed_ms: float | None = None
+
+
+# --- adapters -----------------------------------------------------------------------------
+
+
+class TranscribeOptions(TypedDict, total=False):
+    """The keyword options of Transcriber.transcribe, declared once for every adapter.
+
+    `language` (ISO 639-1) skips detection; `on_progress` receives the fraction of audio done
+    (0..1); `raise_if_interrupted` is called between windows.
+    """
+
+    language: str | None
+    on_progress: Callable[[float], None] | None
+    raise_if_interrupted: RaiseIfInterrupted | None
+
+
 class Transcriber(Protocol):
     """Turns a 16 kHz mono 16-bit PCM WAV file into a Transcript."""
 
     name: str  # backend name, e.g. "whisper"
     model: str  # model name or path, for logs and cache keys
+    prompt_version: str  # what else the output depends on (prompt, algorithm), for cache keys
 
-    def transcribe(
-        self,
-        audio_path: Path,
-        *,
-        language: str | None = None,
-        on_progress: Callable[[float], None] | None = None,
-        should_stop: Callable[[], None] | None = None,
-    ) -> Transcript:
-        """Transcribe `audio_path`.
-
-        on_progress receives the fraction of audio done (0..1); should_stop is called between
-        windows and raises to abort. Raises a processor.errors.VprocError on failure.
-        """
+    def transcribe(self, audio_path: Path, **options: Unpack[TranscribeOptions]) -> Transcript:
+        """Transcribe `audio_path`; raises a processor.errors.VprocError on failure."""
         ...
 
 
-def make_transcriber(settings: Settings, *, cache: AICache | None = None) -> Transcriber:
-    """Build the backend that TRANSCRIBER names; the model itself loads on first use.
+class MetadataGenerator(Protocol):
+    """Generates title, description, tags, show notes and chapters from a transcript."""
 
-    With a cache, a paid backend (Gemini) answers a repeated input from Postgres; whisper runs
-    locally and is never cached. Raises ConfigurationError when the backend is not available.
-    """
-    from processor.errors import ConfigurationError
+    name: str  # provider, e.g. "gemini" or "local"
+    model: str  # model name, for logs and cache keys
+    prompt_version: str  # what else the output depends on (prompt, algorithm), for cache keys
 
-    if settings.transcriber == "whisper":
-        from processor.ai.whisper import WhisperTranscriber
-
-        return WhisperTranscriber(
-            settings.whisper_model,
-            device=settings.whisper_device,
-            compute_type=settings.whisper_compute_type,
-        )
-    if settings.transcriber == "gemini":
-        from processor.ai.gemini import make_gemini_transcriber
-
-        return make_gemini_transcriber(settings, cache=cache)
-    raise ConfigurationError(f"unknown TRANSCRIBER {settings.transcriber!r}")
+    def generate_metadata(
+        self, transcript: Transcript, context: MetadataContext
+    ) -> GeneratedMetadata:
+        """Generate metadata; raises a processor.errors.VprocError on failure."""
+        ...
