@@ -75,7 +75,12 @@ def _worker_process(
             shutdown_timeout=5,
         )
         worker = Worker(db, NoopPipeline(), options)
-        threading.Thread(target=lambda: (stop.wait(), worker.stop()), daemon=True).start()
+
+        def stop_when_told() -> None:
+            stop.wait()
+            worker.stop()
+
+        threading.Thread(target=stop_when_told, daemon=True).start()
         start.wait()
         worker.run()
 
@@ -112,7 +117,7 @@ def throughput(url: str, user: uuid.UUID, jobs: int, processes: int, concurrency
     with psycopg.connect(url) as conn:
         done = conn.execute(
             "select count(*) from public.video_jobs where status = 'COMPLETED'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     if done != jobs:
         raise SystemExit(f"only {done} of {jobs} jobs completed")
     return jobs / elapsed
@@ -137,7 +142,7 @@ def pickup_latency(
         while time.monotonic() < deadline:
             pending = conn.execute(
                 "select count(*) from public.video_jobs where status <> 'COMPLETED'"
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             if pending == 0:
                 break
             time.sleep(0.05)
@@ -180,7 +185,7 @@ def fairness(url: str, flood: int, processes: int, concurrency: int) -> tuple[in
     with psycopg.connect(url, autocommit=True) as conn:
         while conn.execute(
             "select count(*) from public.video_jobs where status <> 'PENDING'"
-        ).fetchone()[0] < min(flood // 10, 100):
+        ).fetchall()[0][0] < min(flood // 10, 100):
             time.sleep(0.001)
         _enqueue(conn, user_b, 1)
         for p in procs:
@@ -192,7 +197,7 @@ def fairness(url: str, flood: int, processes: int, concurrency: int) -> tuple[in
             " from public.video_jobs as a, public.video_jobs as b"
             " where a.owner_id = %s and b.owner_id = %s",
             (user_a, user_b),
-        ).fetchone()
+        ).fetchall()[0]
     return int(waited), int(left)
 
 

@@ -10,7 +10,7 @@ import sys
 import uuid
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -66,7 +66,7 @@ PasswordOption = Annotated[
 
 
 def _services(ctx: typer.Context, database_url: str | None = None) -> Services:
-    state: dict = ctx.ensure_object(dict)
+    state: dict[str, Any] = ctx.ensure_object(dict)
     services = Services(settings=Settings(), database_url_override=database_url)
     ctx.call_on_close(services.close)
     state["services"] = services
@@ -84,7 +84,7 @@ def _root(
 ) -> None:
     level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.WARNING
     ctx.ensure_object(dict)["log_level"] = level
-    configure_logging(level, log_format.value)  # type: ignore[arg-type]
+    configure_logging(level, log_format.value)
 
 
 # --- db ---------------------------------------------------------------------------------------
@@ -504,7 +504,7 @@ def _watch_realtime(
         raise typer.BadParameter("--realtime needs --email", param_hint="--email")
     secret = password or typer.prompt(f"password for {email}", hide_input=True)
 
-    def show(record: dict) -> None:
+    def show(record: dict[str, Any]) -> None:
         if as_json:
             sys.stdout.write(json.dumps(record, default=str) + "\n")
             sys.stdout.flush()

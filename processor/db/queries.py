@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import class_row, scalar_row
@@ -151,13 +151,28 @@ class RpcJob:
     cancel_requested: bool = False
 
 
+_T = TypeVar("_T")
+
+
 def _scalar(conn: psycopg.Connection, name: str, params: Mapping[str, Any]) -> Any:
-    cur = conn.cursor(row_factory=scalar_row)
+    cur: psycopg.Cursor[Any] = conn.cursor(row_factory=scalar_row)
     return cur.execute(QUERIES[name], params).fetchone()
 
 
-def _rows(conn: psycopg.Connection, name: str, cls: type, params: Mapping[str, Any]) -> list:
-    cur = conn.cursor(row_factory=class_row(cls))
+def _scalar_of(
+    conn: psycopg.Connection, name: str, params: Mapping[str, Any], kind: type[_T]
+) -> _T | None:
+    """The query's single value, checked to be a `kind` (or NULL)."""
+    value = _scalar(conn, name, params)
+    if value is None or isinstance(value, kind):
+        return value
+    raise TypeError(f"query {name} returned {type(value).__name__}, expected {kind.__name__}")
+
+
+def _rows(
+    conn: psycopg.Connection, name: str, cls: type[_T], params: Mapping[str, Any]
+) -> list[_T]:
+    cur: psycopg.Cursor[_T] = conn.cursor(row_factory=class_row(cls))
     return cur.execute(QUERIES[name], params).fetchall()
 
 
@@ -193,8 +208,11 @@ def heartbeat(
     conn: psycopg.Connection, *, job_id: int, claim_token: uuid.UUID, lease_seconds: int
 ) -> bool | None:
     """cancel_requested, or None when the claim is lost."""
-    return _scalar(
-        conn, "heartbeat", {**_fence(job_id, claim_token), "lease_seconds": lease_seconds}
+    return _scalar_of(
+        conn,
+        "heartbeat",
+        {**_fence(job_id, claim_token), "lease_seconds": lease_seconds},
+        bool,
     )
 
 
@@ -279,7 +297,7 @@ def fail_job(
     retry_after_seconds: int | None = None,
 ) -> str | None:
     """The new status (PENDING or FAILED), or None when the claim is lost."""
-    return _scalar(
+    return _scalar_of(
         conn,
         "fail_job",
         {
@@ -289,6 +307,7 @@ def fail_job(
             "retryable": retryable,
             "retry_after_seconds": retry_after_seconds,
         },
+        str,
     )
 
 
@@ -334,7 +353,7 @@ def get_metadata(conn: psycopg.Connection, *, job_id: int) -> MetadataRow | None
 
 
 def job_owner(conn: psycopg.Connection, *, job_id: int) -> uuid.UUID | None:
-    return _scalar(conn, "job_owner", {"job_id": job_id})
+    return _scalar_of(conn, "job_owner", {"job_id": job_id}, uuid.UUID)
 
 
 def user_exists(conn: psycopg.Connection, *, user_id: uuid.UUID) -> bool:
@@ -364,7 +383,7 @@ def insert_video(
     content_type: str | None,
     size_bytes: int | None,
 ) -> uuid.UUID:
-    return _scalar(
+    inserted = _scalar_of(
         conn,
         "insert_video",
         {
@@ -374,11 +393,15 @@ def insert_video(
             "content_type": content_type,
             "size_bytes": size_bytes,
         },
+        uuid.UUID,
     )
+    if inserted is None:
+        raise RuntimeError("insert_video returned no id")
+    return inserted
 
 
 def job_for_video(conn: psycopg.Connection, *, video_id: uuid.UUID) -> int | None:
-    return _scalar(conn, "job_for_video", {"video_id": video_id})
+    return _scalar_of(conn, "job_for_video", {"video_id": video_id}, int)
 
 
 def retry_video_job(conn: psycopg.Connection, *, job_id: int) -> RpcJob:

@@ -35,7 +35,6 @@ from processor.media.frames import brightness, fit_width, score_frame
 
 THUMBNAIL_CANDIDATES = 12
 SCORE_WIDTH = 256  # candidates are scored on a grey copy this wide
-JPEG_QSCALE = 3  # mjpeg quantiser: 2 (best) … 31; 3 is visually lossless for thumbnails
 PROBE_PACKET_LIMIT = 500  # packets read to find a first decodable video frame
 STOP_CHECK_PACKETS = 64  # packets between cancellation checks while decoding audio
 # FFmpeg reads the input through a Python file object in blocks this size: FFmpeg's own file
@@ -179,7 +178,7 @@ class PyAVMediaToolkit:
                             f" MAX_MEDIA_SECONDS = {max_seconds:g}"
                         )
                     if on_progress is not None and total > 0 and packet.pts is not None:
-                        on_progress(min(1.0, float(packet.pts * stream.time_base) / total))
+                        on_progress(min(1.0, float(packet.pts * (stream.time_base or 0)) / total))
                 for block in resampler.resample(None):
                     data = block.to_ndarray().tobytes()
                     out.writeframes(data)
@@ -531,6 +530,8 @@ def _keyframe_at(
 ) -> av.VideoFrame | None:
     """The keyframe at or before `seconds` (skip_frame=NONKEY: only keyframes decode)."""
     offset = stream.start_time or 0
+    if not stream.time_base:
+        return None
     target = offset + int(seconds / stream.time_base)
     try:
         container.seek(target, stream=stream, backward=True, any_frame=False)
@@ -563,14 +564,15 @@ def _write_jpeg(frame: av.VideoFrame, dest: Path, max_width: int) -> tuple[int, 
     width, height = fit_width(src_w, src_h, max_width)
     if rotation:
         rgb = frame.to_ndarray(format="rgb24")
-        rgb = np.ascontiguousarray(np.rot90(rgb, k=-rotation // 90))
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        rotated = np.ascontiguousarray(np.rot90(rgb, k=-rotation // 90), dtype=np.uint8)
+        frame = av.VideoFrame.from_ndarray(rotated, format="rgb24")
     picture = frame.reformat(width=width, height=height, format="yuvj420p")
     picture.pts = None
     encoder = av.CodecContext.create("mjpeg", "w")
     encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuvj420p"
     encoder.time_base = Fraction(1, 25)
-    encoder.qscale = JPEG_QSCALE
+    # PyAV's `qscale` is the AV_CODEC_FLAG_QSCALE switch (fixed quantiser), not a level.
+    encoder.qscale = True
     packets = [*encoder.encode(picture), *encoder.encode(None)]
     Path(dest).write_bytes(b"".join(bytes(p) for p in packets))
     return width, height

@@ -32,12 +32,11 @@ class CompletionBuffer:
         """Complete `claim`; True if its claim held. Falls back to a single retried write."""
         future: Future[bool] = Future()
         with self._cond:
-            if self._closed:
-                future = None  # type: ignore[assignment]
-            else:
+            closed = self._closed
+            if not closed:
                 self._items.append((claim, metadata, future))
                 self._cond.notify()
-        if future is None:
+        if closed:
             return self._complete_one(claim, metadata)
         try:
             return future.result()

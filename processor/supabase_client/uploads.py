@@ -122,7 +122,10 @@ def submit_via_supabase(
             raise InvalidStateError(
                 f"video {video_id} has no job: is the enqueue trigger installed on public.videos?"
             )
-        job_id = int(rows[0]["id"])
+        job_row = rows[0]
+        job_id = job_row.get("id") if isinstance(job_row, dict) else None
+        if not isinstance(job_id, int):
+            raise InvalidStateError(f"video {video_id}: PostgREST returned no job id ({job_row!r})")
 
     logger.info(
         "video submitted through Supabase",
