@@ -34,6 +34,7 @@ from processor.db import queries
 from processor.db.embedded import stop_embedded
 from processor.db.migrations import migrate
 from processor.errors import ConfigurationError
+from processor.pipeline.entries import stage_entries
 from processor.queue.assembly import build_worker
 from processor.queue.worker import WorkerOptions
 from processor.services import Services
@@ -205,10 +206,10 @@ def _follow(db: Any, job_id: int, *, chatty: bool, worker_thread: threading.Thre
 
 def _progress_view(job: queries.JobDetail, names: list[str]) -> Group:
     table = Table("stage", "status", "time", "detail", box=None, padding=(0, 2))
-    stages = job.processing_stages or {}
+    stages = stage_entries(job.processing_stages)
     for name in names:
-        entry = stages.get(name) or {}
-        status = entry.get("status", "")
+        entry = stages.get(name)
+        status: str = entry.status if entry is not None else ""
         if not status and job.current_stage == name:
             status = "running"
         mark = {
@@ -217,10 +218,9 @@ def _progress_view(job: queries.JobDetail, names: list[str]) -> Group:
             "skipped": "[yellow]– skipped[/]",
             "failed": "[red]✗ failed[/]",
         }.get(status, "[dim]waiting[/]")
-        duration = entry.get("duration_ms")
-        table.add_row(
-            name, mark, f"{duration / 1000:.1f}s" if duration else "", _brief(entry.get("detail"))
-        )
+        duration = entry.duration_ms if entry is not None else None
+        detail = entry.detail if entry is not None else None
+        table.add_row(name, mark, f"{duration / 1000:.1f}s" if duration else "", _brief(detail))
     head = f"job {job.id}  {status_text(job.status)}  {progress_bar(job.progress)}"
     return Group(head, table)
 
@@ -289,11 +289,11 @@ def _print_result(result: DemoResult) -> None:
         grid.add_row(f"[bold]{name}[/]", path)
     from processor.pipeline import STAGES
 
-    stages = job.processing_stages or {}
+    stages = stage_entries(job.processing_stages)
     timings = ", ".join(
-        f"{s.name} {stages[s.name].get('duration_ms', 0) / 1000:.1f}s"
+        f"{s.name} {(stages[s.name].duration_ms or 0) / 1000:.1f}s"
         for s in STAGES
-        if isinstance(stages.get(s.name), dict)
+        if s.name in stages
     )
     grid.add_row("[bold]stages[/]", timings)
     out.print(

@@ -22,6 +22,7 @@ from processor.commands.output import (
 )
 from processor.db import queries
 from processor.errors import NotFoundError
+from processor.pipeline.entries import StageEntry
 from processor.services import Services
 from processor.status import JobStatus
 
@@ -87,16 +88,19 @@ def show_job(services: Services, job_id: int, *, as_json: bool) -> None:
     out.print(head)
     if job.processing_stages:
         stages = Table("stage", "status", "duration", "detail")
-        for name, entry in in_pipeline_order(job.processing_stages):
-            entry = entry if isinstance(entry, dict) else {"status": entry}
-            duration = entry.get("duration_ms")
-            detail = _short(entry.get("detail"))
-            if entry.get("reused"):
+        for name, value in in_pipeline_order(job.processing_stages):
+            entry = StageEntry.from_json(value)
+            if entry is None:  # not an entry the runner writes: show what is stored
+                stages.add_row(name, str(value), "-", "")
+                continue
+            duration = entry.duration_ms
+            detail = _short(entry.detail)
+            if entry.reused:
                 detail = f"(reused) {detail}"
             stages.add_row(
                 name,
-                str(entry.get("status", "-")),
-                f"{duration / 1000:.2f}s" if isinstance(duration, int | float) else "-",
+                entry.status,
+                f"{duration / 1000:.2f}s" if duration is not None else "-",
                 detail,
             )
         out.print(stages)
