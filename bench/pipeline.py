@@ -33,7 +33,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 from processor.ai.local import LocalMetadataGenerator
 from processor.ai.whisper import WhisperTranscriber
 from processor.config import Settings
-from processor.pipeline import build_pipeline
+from processor.pipeline.build import build_pipeline
 from processor.pipeline.contract import JobInfo
 from processor.pipeline.memory import InMemoryJobControl
 from processor.storage.local import LocalStorage

@@ -183,7 +183,7 @@ def run_demo(
 
 def _follow(db: Any, job_id: int, *, chatty: bool, worker_thread: threading.Thread) -> int:
     """Poll the job until it ends, drawing its stages live; return the job id."""
-    from processor.pipeline import STAGES
+    from processor.pipeline.registry import STAGES
 
     names = [s.name for s in STAGES]
     live = Live(console=out, refresh_per_second=8, transient=True) if chatty else None
@@ -287,7 +287,7 @@ def _print_result(result: DemoResult) -> None:
         grid.add_row("[bold]subtitles[/]", "\n".join(result.first_cues))
     for name, path in result.artifacts.items():
         grid.add_row(f"[bold]{name}[/]", path)
-    from processor.pipeline import STAGES
+    from processor.pipeline.registry import STAGES
 
     stages = stage_entries(job.processing_stages)
     timings = ", ".join(

@@ -129,7 +129,7 @@ def in_pipeline_order(stages: Mapping[str, Any]) -> list[tuple[str, Any]]:
 
     jsonb keeps keys sorted by length, not in insertion order, so the stored order means nothing.
     """
-    from processor.pipeline import STAGES
+    from processor.pipeline.registry import STAGES
 
     rank = {stage.name: index for index, stage in enumerate(STAGES)}
     return sorted(stages.items(), key=lambda item: rank.get(item[0], len(rank)))

@@ -1,7 +1,7 @@
 """Media handling: the MediaToolkit capability (probe, audio extraction, thumbnails) and its data.
 
-The PyAV backend lives in `pyav.py` and is imported only by `make_media_toolkit`; frame scoring
-(`frames.py`) and subtitle layout (`subtitles.py`) are pure functions beside it.
+The PyAV backend lives in `pyav.py` and is imported only by `factory.make_media_toolkit`;
+frame scoring (`frames.py`) and subtitle layout (`subtitles.py`) are pure functions beside it.
 """
 
 from __future__ import annotations
@@ -176,10 +176,3 @@ class MediaToolkit(Protocol):
     ) -> ThumbnailInfo:
         """Score frames sampled across the video and write the best one as a JPEG."""
         ...
-
-
-def make_media_toolkit(settings: Settings | None = None) -> MediaToolkit:
-    """The PyAV toolkit (bundles FFmpeg; no system ffmpeg needed)."""
-    from processor.media.pyav import PyAVMediaToolkit
-
-    return PyAVMediaToolkit()

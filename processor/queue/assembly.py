@@ -65,7 +65,7 @@ def build_worker(
     )
     pipeline: Pipeline
     if pipeline_spec == DEFAULT_PIPELINE:
-        from processor.pipeline import make_pipeline
+        from processor.pipeline.build import make_pipeline
 
         def observe_duration(stage: str, seconds: float) -> None:
             metrics.stage_duration.labels(stage=stage).observe(seconds)

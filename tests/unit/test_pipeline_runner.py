@@ -251,7 +251,7 @@ def test_a_stage_reading_a_later_stage_is_refused() -> None:
 
 
 def test_the_real_pipeline_is_ordered_by_its_needs() -> None:
-    from processor.pipeline import STAGES
+    from processor.pipeline.registry import STAGES
 
     assert [s.name for s in STAGES] == [
         "download",
