@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import psycopg
 from psycopg.rows import class_row, scalar_row
@@ -176,7 +176,14 @@ def _rows(
     return cur.execute(QUERIES[name], params).fetchall()
 
 
-def _fence(job_id: int, claim_token: uuid.UUID) -> dict[str, Any]:
+class Fence(TypedDict):
+    """What every write after a claim names: the job and the claim token that must still hold."""
+
+    job_id: int
+    claim_token: uuid.UUID
+
+
+def fence(job_id: int, claim_token: uuid.UUID) -> Fence:
     return {"job_id": job_id, "claim_token": claim_token}
 
 
@@ -211,7 +218,7 @@ def heartbeat(
     return _scalar_of(
         conn,
         "heartbeat",
-        {**_fence(job_id, claim_token), "lease_seconds": lease_seconds},
+        {**fence(job_id, claim_token), "lease_seconds": lease_seconds},
         bool,
     )
 
@@ -230,7 +237,7 @@ def record_progress(
             conn,
             "record_progress",
             {
-                **_fence(job_id, claim_token),
+                **fence(job_id, claim_token),
                 "current_stage": current_stage,
                 "progress": progress,
                 "stages": Jsonb(dict(stages)),
@@ -250,7 +257,7 @@ def save_metadata(
         _scalar(
             conn,
             "save_metadata",
-            {**_fence(job_id, claim_token), "metadata": Jsonb(dict(metadata))},
+            {**fence(job_id, claim_token), "metadata": Jsonb(dict(metadata))},
         )
     )
 
@@ -267,7 +274,7 @@ def complete_job(
             conn,
             "complete_job",
             {
-                **_fence(job_id, claim_token),
+                **fence(job_id, claim_token),
                 "metadata": None if metadata is None else Jsonb(dict(metadata)),
             },
         )
@@ -301,7 +308,7 @@ def fail_job(
         conn,
         "fail_job",
         {
-            **_fence(job_id, claim_token),
+            **fence(job_id, claim_token),
             "error_code": error_code,
             "error_message": error_message,
             "retryable": retryable,
@@ -312,11 +319,11 @@ def fail_job(
 
 
 def release_job(conn: psycopg.Connection, *, job_id: int, claim_token: uuid.UUID) -> bool:
-    return bool(_scalar(conn, "release_job", _fence(job_id, claim_token)))
+    return bool(_scalar(conn, "release_job", fence(job_id, claim_token)))
 
 
 def cancel_job(conn: psycopg.Connection, *, job_id: int, claim_token: uuid.UUID) -> bool:
-    return bool(_scalar(conn, "cancel_job", _fence(job_id, claim_token)))
+    return bool(_scalar(conn, "cancel_job", fence(job_id, claim_token)))
 
 
 def reap_expired_leases(conn: psycopg.Connection) -> list[Reaped]:
