@@ -6,7 +6,7 @@ frame scoring (`frames.py`) and subtitle layout (`subtitles.py`) are pure functi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -112,7 +112,7 @@ class MediaInfo:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> MediaInfo:
+    def from_json(cls, data: Mapping[str, Any]) -> MediaInfo:
         """Rebuild from `to_json` output, ignoring keys this version does not know."""
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -82,7 +82,6 @@ class MediaPipeline:
         work_dir: Path,
         results: Mapping[str, StageResult],
     ) -> JobOutcome:
-        probe = results["probe"].detail
         meta = results["metadata"].detail
         transcript = results["transcribe"]
         subtitles = results["subtitles"]
@@ -96,7 +95,7 @@ class MediaPipeline:
             raise_if_cancelled=control.raise_if_stopped,
         )
         text = fetch(ctx, TRANSCRIPT_TXT, text_key).read_text("utf-8").strip() if text_key else ""
-        width, height = probe.get("width"), probe.get("height")
+        probe = ctx.probed()
         fields = {
             "title": meta.get("title"),
             "description": meta.get("description"),
@@ -106,9 +105,9 @@ class MediaPipeline:
             "transcript_file_url": text_key,
             "subtitle_files_urls": subtitle_files_urls(subtitles),
             "thumbnail_file_url": results["thumbnail"].artifacts.get("thumbnail"),
-            "extracted_video_duration_seconds": probe.get("duration_seconds"),
-            "extracted_video_resolution": f"{width}x{height}" if width and height else None,
-            "extracted_video_format": probe.get("format_name"),
+            "extracted_video_duration_seconds": probe.duration_seconds,
+            "extracted_video_resolution": probe.resolution,
+            "extracted_video_format": probe.format_name,
             "language": transcript.detail.get("language"),
             "language_probability": transcript.detail.get("language_probability"),
         }
