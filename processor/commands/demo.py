@@ -23,6 +23,7 @@ from rich.table import Table
 
 from processor.commands.output import (
     err,
+    metadata_facts,
     out,
     print_json,
     progress_bar,
@@ -274,12 +275,8 @@ def _print_result(result: DemoResult) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(no_wrap=True)
     grid.add_column(overflow="fold")
-    grid.add_row("[bold]title[/]", meta.title or "-")
-    grid.add_row("[bold]tags[/]", ", ".join(meta.tags) or "-")
-    if meta.extracted_video_duration_seconds is not None:
-        grid.add_row("[bold]duration[/]", f"{meta.extracted_video_duration_seconds:.1f} s")
-    grid.add_row("[bold]resolution[/]", meta.extracted_video_resolution or "-")
-    grid.add_row("[bold]format[/]", meta.extracted_video_format or "-")
+    for label, value in metadata_facts(meta):
+        grid.add_row(f"[bold]{label}[/]", value)
     grid.add_row("[bold]description[/]", _excerpt(meta.description, 300))
     grid.add_row("[bold]show notes[/]", _excerpt(meta.show_notes_text, 300))
     grid.add_row("[bold]transcript[/]", _excerpt(meta.transcript_text, 300))

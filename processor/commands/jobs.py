@@ -14,6 +14,8 @@ from rich.table import Table
 
 from processor.commands.output import (
     ago,
+    jobs_table,
+    metadata_facts,
     out,
     print_json,
     progress_bar,
@@ -37,20 +39,7 @@ def list_jobs(services: Services, *, status: str | None, limit: int, as_json: bo
     if not jobs:
         out.print("no jobs" + (f" with status {status}" if status else ""))
         return
-    now = datetime.now(UTC)
-    table = Table("job", "status", "stage", "progress", "attempts", "file", "updated", "error")
-    for j in jobs:
-        table.add_row(
-            str(j.id),
-            status_text(j.status),
-            j.current_stage or "-",
-            progress_bar(j.progress, 10),
-            f"{j.attempts}/{j.max_attempts}",
-            j.original_filename or "-",
-            ago(j.updated_at, now),
-            j.error_code or "",
-        )
-    out.print(table)
+    out.print(jobs_table(jobs, datetime.now(UTC), bar_width=10, error_messages=False))
 
 
 def load_job(
@@ -106,12 +95,8 @@ def show_job(services: Services, job_id: int, *, as_json: bool) -> None:
         out.print(stages)
     if metadata is not None:
         meta = Table.grid(padding=(0, 2))
-        meta.add_row("title", metadata.title or "-")
-        meta.add_row("tags", ", ".join(metadata.tags) or "-")
-        if metadata.extracted_video_duration_seconds is not None:
-            meta.add_row("duration", f"{metadata.extracted_video_duration_seconds:.1f}s")
-        meta.add_row("resolution", metadata.extracted_video_resolution or "-")
-        meta.add_row("format", metadata.extracted_video_format or "-")
+        for label, value in metadata_facts(metadata):
+            meta.add_row(label, value)
         meta.add_row("language", metadata.language or "-")
         for label, key in (
             ("transcript", metadata.transcript_file_url),

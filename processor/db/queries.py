@@ -10,7 +10,7 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from importlib import resources
 from typing import Any, TypedDict, TypeVar
@@ -38,7 +38,9 @@ QUERIES = load_queries((resources.files("processor.db") / "queries.sql").read_te
 
 
 @dataclass(frozen=True)
-class ClaimedJob:
+class JobRow:
+    """The columns every row about a job carries."""
+
     id: int
     video_id: uuid.UUID
     owner_id: uuid.UUID
@@ -46,6 +48,10 @@ class ClaimedJob:
     priority: int
     attempts: int
     max_attempts: int
+
+
+@dataclass(frozen=True)
+class ClaimedJob(JobRow):
     cancel_requested: bool
     processing_stages: dict[str, Any]
     claim_token: uuid.UUID
@@ -56,14 +62,7 @@ class ClaimedJob:
 
 
 @dataclass(frozen=True)
-class JobSummary:
-    id: int
-    video_id: uuid.UUID
-    owner_id: uuid.UUID
-    status: str
-    priority: int
-    attempts: int
-    max_attempts: int
+class JobSummary(JobRow):
     current_stage: str | None
     progress: float
     error_code: str | None
@@ -76,33 +75,23 @@ class JobSummary:
 
 
 @dataclass(frozen=True)
-class JobDetail:
-    id: int
-    video_id: uuid.UUID
-    owner_id: uuid.UUID
-    status: str
-    priority: int
-    attempts: int
-    max_attempts: int
+class JobDetail(JobSummary):
+    """A JobSummary plus the lease, the retry schedule, the stages and the upload."""
+
     retries: int
     run_after: datetime
     locked_by: str | None
     locked_until: datetime | None
     heartbeat_at: datetime | None
     cancel_requested: bool
-    current_stage: str | None
-    progress: float
     processing_stages: dict[str, Any]
-    error_code: str | None
-    error_message: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    updated_at: datetime
-    original_filename: str | None
     storage_path: str
     content_type: str | None
     size_bytes: int | None
+
+    def summary(self) -> JobSummary:
+        """The JobSummary columns of this row (what `vproc jobs` and `watch` show)."""
+        return JobSummary(**{f.name: getattr(self, f.name) for f in fields(JobSummary)})
 
 
 @dataclass(frozen=True)

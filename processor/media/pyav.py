@@ -309,16 +309,7 @@ def _cover_art(container: av.container.InputContainer) -> av.VideoFrame | None:
         if not stream.disposition & Disposition.attached_pic:
             continue
         container.seek(0)
-        for count, packet in enumerate(container.demux(stream)):
-            if count >= PROBE_PACKET_LIMIT:
-                break
-            try:
-                frames = packet.decode()
-            except av.error.InvalidDataError:
-                break
-            if frames:
-                return frames[0]
-        return None
+        return _first_decoded(container, stream, stop_on_invalid=True)
     return None
 
 
@@ -497,12 +488,25 @@ def _first_video_frame(
     """Decode frames from the start until one comes out (or PROBE_PACKET_LIMIT packets)."""
     if seek:
         container.seek(0, stream=stream)
+    return _first_decoded(container, stream)
+
+
+def _first_decoded(
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    *,
+    stop_on_invalid: bool = False,
+) -> av.VideoFrame | None:
+    """The first frame that `stream`'s next packets decode to, within PROBE_PACKET_LIMIT
+    packets. An undecodable packet is skipped, or ends the search when `stop_on_invalid`."""
     for count, packet in enumerate(container.demux(stream)):
         if count >= PROBE_PACKET_LIMIT:
-            break
+            return None
         try:
             frames = packet.decode()
         except av.error.InvalidDataError:
+            if stop_on_invalid:
+                return None
             continue
         if frames:
             return frames[0]
@@ -538,16 +542,7 @@ def _keyframe_at(
     except av.error.FFmpegError:
         return None
     stream.codec_context.flush_buffers()
-    for count, packet in enumerate(container.demux(stream)):
-        if count >= PROBE_PACKET_LIMIT:
-            return None
-        try:
-            frames = packet.decode()
-        except av.error.InvalidDataError:
-            continue
-        if frames:
-            return frames[0]
-    return None
+    return _first_decoded(container, stream)
 
 
 def _gray(frame: av.VideoFrame) -> np.ndarray:
