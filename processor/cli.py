@@ -339,30 +339,26 @@ def show(
     show_job(_services(ctx, database_url), job, as_json=as_json)
 
 
-@app.command("retry")
-def retry(
-    ctx: typer.Context,
-    job: JobArgument,
-    database_url: DatabaseUrlOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Put a FAILED or CANCELLED job back in the queue (as its owner would)."""
-    from processor.commands.jobs import act_on_job
+def _job_action(action: str, help_text: str) -> None:
+    """Register `vproc <action> JOB`: the owner's RPC of that name, run as the job's owner."""
 
-    act_on_job(_services(ctx, database_url), job, action="retry", as_json=as_json)
+    def command(
+        ctx: typer.Context,
+        job: JobArgument,
+        database_url: DatabaseUrlOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        from processor.commands.jobs import act_on_job
+
+        act_on_job(_services(ctx, database_url), job, action=action, as_json=as_json)
+
+    command.__name__ = command.__qualname__ = action
+    command.__doc__ = help_text
+    app.command(action)(command)
 
 
-@app.command("cancel")
-def cancel(
-    ctx: typer.Context,
-    job: JobArgument,
-    database_url: DatabaseUrlOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Cancel a PENDING job, or ask the worker to stop a PROCESSING one."""
-    from processor.commands.jobs import act_on_job
-
-    act_on_job(_services(ctx, database_url), job, action="cancel", as_json=as_json)
+_job_action("retry", "Put a FAILED or CANCELLED job back in the queue (as its owner would).")
+_job_action("cancel", "Cancel a PENDING job, or ask the worker to stop a PROCESSING one.")
 
 
 QuotaUserOption = Annotated[

@@ -159,12 +159,8 @@ class PyAVMediaToolkit:
                     raise InvalidMediaError("the file has no audio stream")
                 stream = container.streams.audio[0]
                 total = _duration_seconds(container) or 0.0
-                for count, packet in enumerate(container.demux(stream)):
-                    if should_stop is not None and count % STOP_CHECK_PACKETS == 0:
-                        should_stop()
-                    try:
-                        frames = packet.decode()
-                    except av.error.InvalidDataError:
+                for packet, frames in _audio_packets(container, stream, should_stop):
+                    if frames is None:
                         skipped += 1
                         continue
                     for frame in frames:
@@ -303,6 +299,24 @@ def _audio_thumbnail(
     return ThumbnailInfo(width, height, 0.0, 0.0, candidates=0, kind="waveform")
 
 
+def _audio_packets(
+    container: av.container.InputContainer,
+    stream: av.AudioStream,
+    should_stop: Callable[[], None] | None,
+) -> Iterator[tuple[av.Packet[av.AudioStream], list[av.AudioFrame] | None]]:
+    """Each packet of `stream` with its decoded frames (None when it does not decode), asking
+    `should_stop` every STOP_CHECK_PACKETS packets."""
+    for count, packet in enumerate(container.demux(stream)):
+        if should_stop is not None and count % STOP_CHECK_PACKETS == 0:
+            should_stop()
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            yield packet, None
+            continue
+        yield packet, frames
+
+
 def _cover_art(container: av.container.InputContainer) -> av.VideoFrame | None:
     """The decoded attached picture (ID3 APIC, MP4 covr, FLAC PICTURE), if there is one."""
     for stream in container.streams.video:
@@ -326,14 +340,8 @@ def _block_peaks(
     blocks: list[float] = []
     try:
         container.seek(0)
-        for count, packet in enumerate(container.demux(stream)):
-            if should_stop is not None and count % STOP_CHECK_PACKETS == 0:
-                should_stop()
-            try:
-                frames = packet.decode()
-            except av.error.InvalidDataError:
-                continue
-            for frame in frames:
+        for _packet, frames in _audio_packets(container, stream, should_stop):
+            for frame in frames or ():
                 blocks.extend(_peak(b) for b in resampler.resample(frame))
         blocks.extend(_peak(b) for b in resampler.resample(None))
     finally:
