@@ -196,7 +196,7 @@ def run(
         typer.Option(
             "--pipeline", help="module:attr of the Pipeline (or a factory taking Settings)."
         ),
-    ] = "processor.pipeline:make_pipeline",
+    ] = "processor.pipeline.build:make_pipeline",
     database_url: DatabaseUrlOption = None,
 ) -> None:
     """Run the worker: claim jobs and process them until stopped."""

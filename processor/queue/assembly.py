@@ -19,7 +19,7 @@ from processor.queue.cleanup import StorageCleanup
 from processor.queue.worker import Worker, WorkerOptions
 from processor.services import Services
 
-DEFAULT_PIPELINE = "processor.pipeline:make_pipeline"
+DEFAULT_PIPELINE = "processor.pipeline.build:make_pipeline"
 
 
 def load_pipeline(spec: str, settings: Settings) -> Pipeline:

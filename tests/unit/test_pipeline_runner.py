@@ -289,3 +289,16 @@ def test_stage_entry_round_trips_its_json_and_rejects_what_is_not_an_entry() -> 
         "started_at": "t",
         "attempt": 1,
     }
+
+
+def test_the_default_pipeline_spec_names_the_factory_and_the_cli_uses_it() -> None:
+    import importlib
+    import inspect
+
+    from processor.cli import run
+    from processor.pipeline.build import make_pipeline
+    from processor.queue.assembly import DEFAULT_PIPELINE
+
+    module, _, attr = DEFAULT_PIPELINE.partition(":")
+    assert getattr(importlib.import_module(module), attr) is make_pipeline
+    assert inspect.signature(run).parameters["pipeline"].default == DEFAULT_PIPELINE
