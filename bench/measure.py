@@ -11,11 +11,22 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import psycopg
 
 # Between two pickup samples: long enough that each job meets an idle worker.
 SAMPLE_SPACING_SECONDS = 0.03
+
+
+def scalar(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any] = ()) -> Any:
+    """The first column of the statement's one row."""
+    row = conn.execute(sql, params).fetchone()
+    if row is None:
+        raise RuntimeError(f"no row from: {sql}")
+    return row[0]
 
 
 def clock() -> float:

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from bench.measure import SAMPLE_SPACING_SECONDS, Pickup, clock, pickup
+from bench.measure import SAMPLE_SPACING_SECONDS, Pickup, clock, pickup, scalar
 
 BATCH_SIZE = 10
 ENTRYPOINT = "noop"
@@ -181,7 +181,7 @@ class PickupWorker:
         deadline = time.monotonic() + 30
         with psycopg.connect(self.url) as conn:
             while time.monotonic() < deadline:  # the last job needs its moment to run
-                if conn.execute("select count(*) from pgqueuer").fetchone()[0] == 0:
+                if scalar(conn, "select count(*) from pgqueuer") == 0:
                     break
                 time.sleep(0.05)
         self._stop.set()

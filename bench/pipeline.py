@@ -33,7 +33,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 from processor.ai.local import LocalMetadataGenerator
 from processor.ai.whisper import WhisperTranscriber
 from processor.config import Settings
-from processor.pipeline import build_pipeline
+from processor.pipeline.build import build_pipeline
 from processor.pipeline.contract import JobInfo
 from processor.pipeline.memory import InMemoryJobControl
 from processor.storage.local import LocalStorage
@@ -61,7 +61,8 @@ def run_pipeline(video: Path, transcriber: WhisperTranscriber) -> float:
         owner = uuid.uuid4()
         key = f"{owner}/{video.name}"
         pipeline = build_pipeline(
-            Settings(_env_file=None),
+            # BaseSettings takes _env_file in __init__; its dataclass_transform does not say so.
+            Settings(_env_file=None),  # type: ignore[call-arg]
             storage=storage,
             transcriber=transcriber,
             metadata=LocalMetadataGenerator(),
@@ -112,7 +113,8 @@ def measure_rss(video: Path) -> dict[str, float]:
         capture_output=True,
         text=True,
     ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    result = json.loads(output.strip().splitlines()[-1])
+    return {str(k): float(v) for k, v in result.items()}
 
 
 def media_seconds(video: Path) -> float:

@@ -41,7 +41,7 @@ from typing import Any
 import psycopg
 
 from bench import job_cost, peers
-from bench.measure import SAMPLE_SPACING_SECONDS, Pickup, clock, pickup
+from bench.measure import SAMPLE_SPACING_SECONDS, Pickup, clock, pickup, scalar
 from processor.db.migrations import migrate
 from processor.db.pool import Database
 from processor.pipeline.contract import JobControl, JobInfo
@@ -89,7 +89,12 @@ def _worker_process(
             shutdown_timeout=5,
         )
         worker = Worker(db, pipeline, options)
-        threading.Thread(target=lambda: (stop.wait(), worker.stop()), daemon=True).start()
+
+        def stop_on_signal() -> None:
+            stop.wait()
+            worker.stop()
+
+        threading.Thread(target=stop_on_signal, daemon=True).start()
         start.wait()
         worker.run()
     results.put(pipeline.started)
@@ -179,9 +184,9 @@ def pickup_latency(
     with psycopg.connect(url, autocommit=True) as conn:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # the last job needs its moment to run
-            left = conn.execute(
-                "select count(*) from public.video_jobs where status <> 'COMPLETED'"
-            ).fetchone()[0]
+            left = scalar(
+                conn, "select count(*) from public.video_jobs where status <> 'COMPLETED'"
+            )
             if left == 0:
                 break
             time.sleep(0.05)
@@ -203,16 +208,16 @@ def fairness(url: str, flood: int, processes: int, concurrency: int) -> tuple[in
     time.sleep(peers.WARMUP_SECONDS)
     start.set()
     with psycopg.connect(url, autocommit=True) as conn:
-        while conn.execute(
-            "select count(*) from public.video_jobs where status <> 'PENDING'"
-        ).fetchone()[0] < min(flood // 10, 100):
+        while scalar(
+            conn, "select count(*) from public.video_jobs where status <> 'PENDING'"
+        ) < min(flood // 10, 100):
             time.sleep(0.001)
         _enqueue(conn, user_b, 1)
         for _ in procs:
             results.get(timeout=600)
         for p in procs:
             p.join()
-        waited, left = conn.execute(
+        row = conn.execute(
             "select count(*) filter (where a.started_at > b.created_at"
             "                        and a.started_at < b.started_at),"
             "  count(*) filter (where a.started_at > b.created_at)"
@@ -220,6 +225,8 @@ def fairness(url: str, flood: int, processes: int, concurrency: int) -> tuple[in
             " where a.owner_id = %s and b.owner_id = %s",
             (user_a, user_b),
         ).fetchone()
+    assert row is not None
+    waited, left = row
     return int(waited), int(left)
 
 

@@ -10,7 +10,7 @@ import sys
 import uuid
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -66,7 +66,7 @@ PasswordOption = Annotated[
 
 
 def _services(ctx: typer.Context, database_url: str | None = None) -> Services:
-    state: dict = ctx.ensure_object(dict)
+    state: dict[str, Any] = ctx.ensure_object(dict)
     services = Services(settings=Settings(), database_url_override=database_url)
     ctx.call_on_close(services.close)
     state["services"] = services
@@ -84,7 +84,7 @@ def _root(
 ) -> None:
     level = logging.ERROR if quiet else logging.DEBUG if verbose else logging.WARNING
     ctx.ensure_object(dict)["log_level"] = level
-    configure_logging(level, log_format.value)  # type: ignore[arg-type]
+    configure_logging(level, log_format.value)
 
 
 # --- db ---------------------------------------------------------------------------------------
@@ -196,7 +196,7 @@ def run(
         typer.Option(
             "--pipeline", help="module:attr of the Pipeline (or a factory taking Settings)."
         ),
-    ] = "processor.pipeline:make_pipeline",
+    ] = "processor.pipeline.build:make_pipeline",
     database_url: DatabaseUrlOption = None,
 ) -> None:
     """Run the worker: claim jobs and process them until stopped."""
@@ -339,30 +339,26 @@ def show(
     show_job(_services(ctx, database_url), job, as_json=as_json)
 
 
-@app.command("retry")
-def retry(
-    ctx: typer.Context,
-    job: JobArgument,
-    database_url: DatabaseUrlOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Put a FAILED or CANCELLED job back in the queue (as its owner would)."""
-    from processor.commands.jobs import act_on_job
+def _job_action(action: str, help_text: str) -> None:
+    """Register `vproc <action> JOB`: the owner's RPC of that name, run as the job's owner."""
 
-    act_on_job(_services(ctx, database_url), job, action="retry", as_json=as_json)
+    def command(
+        ctx: typer.Context,
+        job: JobArgument,
+        database_url: DatabaseUrlOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        from processor.commands.jobs import act_on_job
+
+        act_on_job(_services(ctx, database_url), job, action=action, as_json=as_json)
+
+    command.__name__ = command.__qualname__ = action
+    command.__doc__ = help_text
+    app.command(action)(command)
 
 
-@app.command("cancel")
-def cancel(
-    ctx: typer.Context,
-    job: JobArgument,
-    database_url: DatabaseUrlOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Cancel a PENDING job, or ask the worker to stop a PROCESSING one."""
-    from processor.commands.jobs import act_on_job
-
-    act_on_job(_services(ctx, database_url), job, action="cancel", as_json=as_json)
+_job_action("retry", "Put a FAILED or CANCELLED job back in the queue (as its owner would).")
+_job_action("cancel", "Cancel a PENDING job, or ask the worker to stop a PROCESSING one.")
 
 
 QuotaUserOption = Annotated[
@@ -504,7 +500,7 @@ def _watch_realtime(
         raise typer.BadParameter("--realtime needs --email", param_hint="--email")
     secret = password or typer.prompt(f"password for {email}", hide_input=True)
 
-    def show(record: dict) -> None:
+    def show(record: dict[str, Any]) -> None:
         if as_json:
             sys.stdout.write(json.dumps(record, default=str) + "\n")
             sys.stdout.flush()

@@ -35,7 +35,7 @@ class Services:
 
     @cached_property
     def storage(self) -> Storage:
-        from processor.storage import make_storage
+        from processor.storage.factory import make_storage
 
         return make_storage(self.settings)
 

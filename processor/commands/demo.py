@@ -23,6 +23,7 @@ from rich.table import Table
 
 from processor.commands.output import (
     err,
+    metadata_facts,
     out,
     print_json,
     progress_bar,
@@ -34,6 +35,7 @@ from processor.db import queries
 from processor.db.embedded import stop_embedded
 from processor.db.migrations import migrate
 from processor.errors import ConfigurationError
+from processor.pipeline.entries import stage_entries
 from processor.queue.assembly import build_worker
 from processor.queue.worker import WorkerOptions
 from processor.services import Services
@@ -182,7 +184,7 @@ def run_demo(
 
 def _follow(db: Any, job_id: int, *, chatty: bool, worker_thread: threading.Thread) -> int:
     """Poll the job until it ends, drawing its stages live; return the job id."""
-    from processor.pipeline import STAGES
+    from processor.pipeline.registry import STAGES
 
     names = [s.name for s in STAGES]
     live = Live(console=out, refresh_per_second=8, transient=True) if chatty else None
@@ -205,10 +207,10 @@ def _follow(db: Any, job_id: int, *, chatty: bool, worker_thread: threading.Thre
 
 def _progress_view(job: queries.JobDetail, names: list[str]) -> Group:
     table = Table("stage", "status", "time", "detail", box=None, padding=(0, 2))
-    stages = job.processing_stages or {}
+    stages = stage_entries(job.processing_stages)
     for name in names:
-        entry = stages.get(name) or {}
-        status = entry.get("status", "")
+        entry = stages.get(name)
+        status: str = entry.status if entry is not None else ""
         if not status and job.current_stage == name:
             status = "running"
         mark = {
@@ -217,10 +219,9 @@ def _progress_view(job: queries.JobDetail, names: list[str]) -> Group:
             "skipped": "[yellow]– skipped[/]",
             "failed": "[red]✗ failed[/]",
         }.get(status, "[dim]waiting[/]")
-        duration = entry.get("duration_ms")
-        table.add_row(
-            name, mark, f"{duration / 1000:.1f}s" if duration else "", _brief(entry.get("detail"))
-        )
+        duration = entry.duration_ms if entry is not None else None
+        detail = entry.detail if entry is not None else None
+        table.add_row(name, mark, f"{duration / 1000:.1f}s" if duration else "", _brief(detail))
     head = f"job {job.id}  {status_text(job.status)}  {progress_bar(job.progress)}"
     return Group(head, table)
 
@@ -274,12 +275,8 @@ def _print_result(result: DemoResult) -> None:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(no_wrap=True)
     grid.add_column(overflow="fold")
-    grid.add_row("[bold]title[/]", meta.title or "-")
-    grid.add_row("[bold]tags[/]", ", ".join(meta.tags) or "-")
-    if meta.extracted_video_duration_seconds is not None:
-        grid.add_row("[bold]duration[/]", f"{meta.extracted_video_duration_seconds:.1f} s")
-    grid.add_row("[bold]resolution[/]", meta.extracted_video_resolution or "-")
-    grid.add_row("[bold]format[/]", meta.extracted_video_format or "-")
+    for label, value in metadata_facts(meta):
+        grid.add_row(f"[bold]{label}[/]", value)
     grid.add_row("[bold]description[/]", _excerpt(meta.description, 300))
     grid.add_row("[bold]show notes[/]", _excerpt(meta.show_notes_text, 300))
     grid.add_row("[bold]transcript[/]", _excerpt(meta.transcript_text, 300))
@@ -287,13 +284,13 @@ def _print_result(result: DemoResult) -> None:
         grid.add_row("[bold]subtitles[/]", "\n".join(result.first_cues))
     for name, path in result.artifacts.items():
         grid.add_row(f"[bold]{name}[/]", path)
-    from processor.pipeline import STAGES
+    from processor.pipeline.registry import STAGES
 
-    stages = job.processing_stages or {}
+    stages = stage_entries(job.processing_stages)
     timings = ", ".join(
-        f"{s.name} {stages[s.name].get('duration_ms', 0) / 1000:.1f}s"
+        f"{s.name} {(stages[s.name].duration_ms or 0) / 1000:.1f}s"
         for s in STAGES
-        if isinstance(stages.get(s.name), dict)
+        if s.name in stages
     )
     grid.add_row("[bold]stages[/]", timings)
     out.print(

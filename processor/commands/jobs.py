@@ -14,6 +14,8 @@ from rich.table import Table
 
 from processor.commands.output import (
     ago,
+    jobs_table,
+    metadata_facts,
     out,
     print_json,
     progress_bar,
@@ -22,6 +24,7 @@ from processor.commands.output import (
 )
 from processor.db import queries
 from processor.errors import NotFoundError
+from processor.pipeline.entries import StageEntry
 from processor.services import Services
 from processor.status import JobStatus
 
@@ -36,20 +39,7 @@ def list_jobs(services: Services, *, status: str | None, limit: int, as_json: bo
     if not jobs:
         out.print("no jobs" + (f" with status {status}" if status else ""))
         return
-    now = datetime.now(UTC)
-    table = Table("job", "status", "stage", "progress", "attempts", "file", "updated", "error")
-    for j in jobs:
-        table.add_row(
-            str(j.id),
-            status_text(j.status),
-            j.current_stage or "-",
-            progress_bar(j.progress, 10),
-            f"{j.attempts}/{j.max_attempts}",
-            j.original_filename or "-",
-            ago(j.updated_at, now),
-            j.error_code or "",
-        )
-    out.print(table)
+    out.print(jobs_table(jobs, datetime.now(UTC), bar_width=10, error_messages=False))
 
 
 def load_job(
@@ -87,27 +77,26 @@ def show_job(services: Services, job_id: int, *, as_json: bool) -> None:
     out.print(head)
     if job.processing_stages:
         stages = Table("stage", "status", "duration", "detail")
-        for name, entry in in_pipeline_order(job.processing_stages):
-            entry = entry if isinstance(entry, dict) else {"status": entry}
-            duration = entry.get("duration_ms")
-            detail = _short(entry.get("detail"))
-            if entry.get("reused"):
+        for name, value in in_pipeline_order(job.processing_stages):
+            entry = StageEntry.from_json(value)
+            if entry is None:  # not an entry the runner writes: show what is stored
+                stages.add_row(name, str(value), "-", "")
+                continue
+            duration = entry.duration_ms
+            detail = _short(entry.detail)
+            if entry.reused:
                 detail = f"(reused) {detail}"
             stages.add_row(
                 name,
-                str(entry.get("status", "-")),
-                f"{duration / 1000:.2f}s" if isinstance(duration, int | float) else "-",
+                entry.status,
+                f"{duration / 1000:.2f}s" if duration is not None else "-",
                 detail,
             )
         out.print(stages)
     if metadata is not None:
         meta = Table.grid(padding=(0, 2))
-        meta.add_row("title", metadata.title or "-")
-        meta.add_row("tags", ", ".join(metadata.tags) or "-")
-        if metadata.extracted_video_duration_seconds is not None:
-            meta.add_row("duration", f"{metadata.extracted_video_duration_seconds:.1f}s")
-        meta.add_row("resolution", metadata.extracted_video_resolution or "-")
-        meta.add_row("format", metadata.extracted_video_format or "-")
+        for label, value in metadata_facts(metadata):
+            meta.add_row(label, value)
         meta.add_row("language", metadata.language or "-")
         for label, key in (
             ("transcript", metadata.transcript_file_url),
@@ -125,7 +114,7 @@ def in_pipeline_order(stages: Mapping[str, Any]) -> list[tuple[str, Any]]:
 
     jsonb keeps keys sorted by length, not in insertion order, so the stored order means nothing.
     """
-    from processor.pipeline import STAGES
+    from processor.pipeline.registry import STAGES
 
     rank = {stage.name: index for index, stage in enumerate(STAGES)}
     return sorted(stages.items(), key=lambda item: rank.get(item[0], len(rank)))

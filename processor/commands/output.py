@@ -7,11 +7,15 @@ import json
 import sys
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.table import Table
 
 from processor.status import JobStatus
+
+if TYPE_CHECKING:
+    from processor.db.queries import JobSummary, MetadataRow
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -77,3 +81,43 @@ def subtitle_keys(urls: Mapping[str, Any] | None) -> dict[str, str]:
         elif value:
             flat[name] = str(value)
     return flat
+
+
+def jobs_table(
+    jobs: list[JobSummary],
+    now: datetime,
+    *,
+    bar_width: int,
+    error_messages: bool,
+    title: str | None = None,
+) -> Table:
+    """The job list `vproc jobs` prints and `vproc watch` redraws: one row a job."""
+    table = Table(
+        "job", "status", "stage", "progress", "attempts", "file", "updated", "error", title=title
+    )
+    for j in jobs:
+        error = j.error_code or ""
+        if error and error_messages:
+            error = f"{j.error_code}: {j.error_message}"
+        table.add_row(
+            str(j.id),
+            status_text(j.status),
+            j.current_stage or "-",
+            progress_bar(j.progress, bar_width),
+            f"{j.attempts}/{j.max_attempts}",
+            j.original_filename or "-",
+            ago(j.updated_at, now),
+            error,
+        )
+    return table
+
+
+def metadata_facts(meta: MetadataRow) -> list[tuple[str, str]]:
+    """The first lines `vproc show` and the demo print about a result: title, tags, duration,
+    resolution and format, as (label, value)."""
+    facts = [("title", meta.title or "-"), ("tags", ", ".join(meta.tags) or "-")]
+    if meta.extracted_video_duration_seconds is not None:
+        facts.append(("duration", f"{meta.extracted_video_duration_seconds:.1f}s"))
+    facts.append(("resolution", meta.extracted_video_resolution or "-"))
+    facts.append(("format", meta.extracted_video_format or "-"))
+    return facts

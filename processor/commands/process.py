@@ -67,7 +67,7 @@ def process_file(file: Path, out_dir: Path, settings: Settings) -> dict[str, Any
     errors (InvalidMediaError, UnsupportedMediaError, …) for bad media. Nothing is left in
     the temporary directory, whatever happens.
     """
-    from processor.pipeline import build_pipeline
+    from processor.pipeline.build import build_pipeline
     from processor.pipeline.contract import JobInfo
     from processor.pipeline.memory import InMemoryJobControl
     from processor.storage.local import LocalStorage

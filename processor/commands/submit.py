@@ -7,8 +7,6 @@ the user (role authenticated + JWT claims), so RLS checks it exactly as for a fr
 from __future__ import annotations
 
 import mimetypes
-import re
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,41 +14,7 @@ from pathlib import Path
 from processor.db import queries
 from processor.errors import ConfigurationError, NotFoundError
 from processor.services import Services
-
-MAX_KEY_NAME = 200
-FALLBACK_NAME = "video"
-# Letters NFKD leaves whole that have a usual ASCII spelling.
-_ASCII_SPELLINGS = str.maketrans(
-    {"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
-     "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "Th",
-     "ı": "i"}
-)  # fmt: skip
-
-
-def _ascii_letters(text: str) -> str:
-    """`text` folded to ASCII: accents dropped, compatibility forms unfolded, the rest removed."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_ASCII_SPELLINGS))
-    return decomposed.encode("ascii", "ignore").decode("ascii")
-
-
-def safe_object_name(filename: str) -> str:
-    """An object name Supabase Storage, GCS and file systems all accept, from a file's name.
-
-    Only `A-Z a-z 0-9 . _ -` remain: Storage refuses keys outside its S3-safe ASCII set
-    (`InvalidKey`), so accented letters lose their accents and other scripts are dropped. A
-    name with nothing readable left becomes `video` (keeping its extension). At most
-    MAX_KEY_NAME characters; the user's own file name is kept in `original_filename`.
-    """
-    name = Path(filename).name
-    stem, dot, ext = name.rpartition(".")
-    if not dot or not stem.strip("."):
-        stem, ext = name, ""
-    ext = re.sub(r"[^A-Za-z0-9]+", "", _ascii_letters(ext))[:16]
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", _ascii_letters(stem)).lstrip("._").rstrip(".")
-    if not stem.strip("_-"):
-        stem = FALLBACK_NAME
-    stem = stem[: MAX_KEY_NAME - len(ext) - 1] if ext else stem[:MAX_KEY_NAME]
-    return f"{stem}.{ext}" if ext else stem
+from processor.storage.names import video_object_key
 
 
 @dataclass(frozen=True)
@@ -74,7 +38,7 @@ def submit_file(
         if not queries.user_exists(conn, user_id=user_id):
             raise ConfigurationError(f"no user {user_id} in auth.users")
     video_id = uuid.uuid4()
-    key = f"{user_id}/{video_id}/{safe_object_name(path.name)}"
+    key = video_object_key(user_id, video_id, path.name)
     services.storage.put_file(services.settings.videos_bucket, key, path, content_type=content_type)
     with db.transaction() as conn:
         queries.act_as_user(conn, user_id=user_id)

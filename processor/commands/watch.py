@@ -18,7 +18,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from processor.commands.output import ago, err, out, progress_bar, status_text, to_jsonable
+from processor.commands.output import err, jobs_table, out, status_text, to_jsonable
 from processor.db import queries
 from processor.db.listener import Listener, listen_unsupported_reason
 from processor.errors import NotFoundError
@@ -30,29 +30,9 @@ CHANNEL = "vproc_job_changes"
 
 def _table(jobs: list[queries.JobSummary]) -> Table:
     now = datetime.now(UTC)
-    table = Table(
-        "job",
-        "status",
-        "stage",
-        "progress",
-        "attempts",
-        "file",
-        "updated",
-        "error",
-        title=f"vproc jobs — {now:%H:%M:%S}",
+    return jobs_table(
+        jobs, now, bar_width=16, error_messages=True, title=f"vproc jobs — {now:%H:%M:%S}"
     )
-    for j in jobs:
-        table.add_row(
-            str(j.id),
-            status_text(j.status),
-            j.current_stage or "-",
-            progress_bar(j.progress, 16),
-            f"{j.attempts}/{j.max_attempts}",
-            j.original_filename or "-",
-            ago(j.updated_at, now),
-            f"{j.error_code}: {j.error_message}" if j.error_code else "",
-        )
-    return table
 
 
 def watch_jobs(
@@ -82,7 +62,7 @@ def watch_jobs(
             job = queries.get_job(conn, job_id=job_id)
             if job is None:
                 raise NotFoundError(f"job {job_id} not found")
-            return [_summary(job)]
+            return [job.summary()]
 
     last_seen: dict[int, tuple[object, ...]] = {}
     live: Live | None = None
@@ -177,27 +157,6 @@ def _exit_code(
         highlight=False,
     )
     return 1
-
-
-def _summary(job: queries.JobDetail) -> queries.JobSummary:
-    return queries.JobSummary(
-        id=job.id,
-        video_id=job.video_id,
-        owner_id=job.owner_id,
-        status=job.status,
-        priority=job.priority,
-        attempts=job.attempts,
-        max_attempts=job.max_attempts,
-        current_stage=job.current_stage,
-        progress=job.progress,
-        error_code=job.error_code,
-        error_message=job.error_message,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        updated_at=job.updated_at,
-        original_filename=job.original_filename,
-    )
 
 
 def print_json_line(job: queries.JobSummary) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
@@ -22,6 +22,8 @@ from psycopg.rows import class_row
 from processor.db.connection import connect
 from processor.db.pool import translated
 from processor.db.queries import load_queries
+
+_T = TypeVar("_T")
 
 QUERIES = load_queries(
     (resources.files("processor.db") / "diagnostics.sql").read_text(encoding="utf-8")
@@ -122,6 +124,9 @@ def notify_round_trip_ms(url: str, *, timeout_seconds: float = 2.0) -> float | N
     return None
 
 
-def _one(conn: psycopg.Connection, name: str, cls: type) -> Any:
-    cur = conn.cursor(row_factory=class_row(cls))
-    return cur.execute(QUERIES[name]).fetchone()
+def _one(conn: psycopg.Connection, name: str, cls: type[_T]) -> _T:
+    cur: psycopg.Cursor[_T] = conn.cursor(row_factory=class_row(cls))
+    row = cur.execute(QUERIES[name]).fetchone()
+    if row is None:
+        raise RuntimeError(f"{name} returned no row")
+    return row

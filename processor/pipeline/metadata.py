@@ -30,7 +30,7 @@ class MetadataStage:
             source = english
         context = MetadataContext(
             original_filename=ctx.job.original_filename,
-            duration_seconds=ctx.result_of("probe").detail.get("duration_seconds"),
+            duration_seconds=ctx.probed().duration_seconds,
             language=source.language,
             output_language=target,
         )

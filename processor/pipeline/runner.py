@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,11 @@ from processor.errors import (
     public_message,
 )
 from processor.pipeline.contract import JobControl, JobInfo
+from processor.pipeline.entries import StageEntry, stage_entries
 from processor.pipeline.stage import PipelineServices, Stage, StageContext, StageResult
 
 logger = logging.getLogger(__name__)
 
-DONE = ("completed", "skipped")
 REPORT_INTERVAL_SECONDS = 0.5  # progress is forwarded at most this often (plus on 1 % steps)
 
 
@@ -39,7 +40,7 @@ def now_iso() -> str:
 
 def plan_reuse(
     stages: Sequence[Stage],
-    prior: Mapping[str, Any],
+    prior: Mapping[str, StageEntry],
     artifact_exists: Callable[[str], bool],
 ) -> set[str]:
     """Names of the stages whose earlier result stands; every other stage runs.
@@ -54,8 +55,8 @@ def plan_reuse(
         if stage.local_output:
             continue
         entry = prior.get(stage.name)
-        done = isinstance(entry, Mapping) and entry.get("status") in DONE
-        artifacts = (entry.get("artifacts") or {}) if done else {}
+        done = entry is not None and entry.done
+        artifacts = entry.artifacts if entry is not None and done else {}
         intact = done and all(artifact_exists(key) for key in artifacts.values())
         upstream = any(n in runs and not by_name[n].local_output for n in stage.needs)
         if not intact or upstream:
@@ -100,22 +101,21 @@ class StageRunner:
         Raises what a stage raised (a VprocError; anything else wrapped as one), after
         recording the stage as failed. LeaseLostError is re-raised without writing.
         """
-        prior = dict(control.stages or {})
+        prior = stage_entries(control.stages)
         artifacts_bucket = services.artifacts_bucket
         reused = plan_reuse(
             self.stages, prior, lambda key: services.storage.exists(artifacts_bucket, key)
         )
         results: dict[str, StageResult] = {}
-        reused_entries = {}
+        reused_entries: dict[str, Any] = {}
         for stage in self.stages:
             if stage.name in reused:
                 entry = prior.get(stage.name)
-                if isinstance(entry, Mapping) and entry.get("status") in DONE:
+                if entry is not None and entry.done:
                     results[stage.name] = StageResult(
-                        detail=dict(entry.get("detail") or {}),
-                        artifacts=dict(entry.get("artifacts") or {}),
+                        detail=dict(entry.detail), artifacts=dict(entry.artifacts)
                     )
-                    reused_entries[stage.name] = {**entry, "reused": True}
+                    reused_entries[stage.name] = entry.as_reused().to_json()
         if reused_entries:
             control.checkpoint(reused_entries)
             logger.info(
@@ -143,10 +143,9 @@ class StageRunner:
         results: Mapping[str, StageResult],
         done_weight: float,
     ) -> StageResult:
-        started_at = now_iso()
-        base = {"started_at": started_at, "attempt": job.attempt}
+        running = StageEntry(status="running", started_at=now_iso(), attempt=job.attempt)
         start_progress = done_weight / self._total_weight
-        control.report(stage.name, start_progress, {stage.name: {"status": "running", **base}})
+        control.report(stage.name, start_progress, {stage.name: running.to_json()})
         ctx = StageContext(
             job=job,
             work_dir=work_dir,
@@ -163,32 +162,31 @@ class StageRunner:
         except LeaseLostError:
             raise
         except (JobCancelledError, ShutdownRequestedError) as exc:
-            entry = {**base, "status": "interrupted", "detail": {"reason": exc.error_code}}
-            control.report(stage.name, start_progress, {stage.name: entry})
+            interrupted = replace(running, status="interrupted", detail={"reason": exc.error_code})
+            control.report(stage.name, start_progress, {stage.name: interrupted.to_json()})
             raise
         except VprocError as exc:
-            self._record_failure(stage, control, base, clock, exc)
+            self._record_failure(stage, control, running, clock, exc)
             raise
         except Exception as exc:  # the runner boundary: anything unexpected becomes internal
             # Its text (paths, hosts, library internals) goes to the log only.
             logger.exception("stage crashed", extra={**fields, "event": "stage.crashed"})
             wrapped = VprocError()
-            self._record_failure(stage, control, base, clock, wrapped)
+            self._record_failure(stage, control, running, clock, wrapped)
             raise wrapped from exc
         elapsed = time.perf_counter() - clock
         duration_ms = round(elapsed * 1000)
         if self.observe_duration is not None:
             self.observe_duration(stage.name, elapsed)
-        entry: dict[str, Any] = {
-            **base,
-            "status": "skipped" if result.skipped else "completed",
-            "finished_at": now_iso(),
-            "duration_ms": duration_ms,
-            "detail": dict(result.detail),
-        }
-        if result.artifacts:
-            entry["artifacts"] = dict(result.artifacts)
-        control.checkpoint({stage.name: entry})
+        finished = replace(
+            running,
+            status="skipped" if result.skipped else "completed",
+            finished_at=now_iso(),
+            duration_ms=duration_ms,
+            detail=dict(result.detail),
+            artifacts=dict(result.artifacts),
+        )
+        control.checkpoint({stage.name: finished.to_json()})
         logger.info(
             "stage completed",
             extra={**fields, "event": "stage.completed", "duration_ms": duration_ms},
@@ -199,18 +197,18 @@ class StageRunner:
         self,
         stage: Stage,
         control: JobControl,
-        base: Mapping[str, Any],
+        running: StageEntry,
         clock: float,
         exc: VprocError,
     ) -> None:
-        entry = {
-            **base,
-            "status": "failed",
-            "finished_at": now_iso(),
-            "duration_ms": round((time.perf_counter() - clock) * 1000),
-            "detail": {"error_code": exc.error_code, "message": public_message(exc)},
-        }
-        control.checkpoint({stage.name: entry})
+        failed = replace(
+            running,
+            status="failed",
+            finished_at=now_iso(),
+            duration_ms=round((time.perf_counter() - clock) * 1000),
+            detail={"error_code": exc.error_code, "message": public_message(exc)},
+        )
+        control.checkpoint({stage.name: failed.to_json()})
 
     def _reporter(
         self, stage: Stage, control: JobControl, done_weight: float

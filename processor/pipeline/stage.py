@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from processor.errors import VprocError
 from processor.interrupts import RaiseIfInterrupted
-from processor.media import UNLIMITED, MediaLimits
+from processor.media import UNLIMITED, MediaInfo, MediaLimits
 from processor.pipeline.contract import JobInfo
 
 if TYPE_CHECKING:
@@ -86,6 +86,10 @@ class StageContext:
             return self.results[stage]
         except KeyError:
             raise VprocError(f"stage {stage} has no result yet") from None
+
+    def probed(self) -> MediaInfo:
+        """What the probe stage found (run now or resumed from its checkpoint)."""
+        return MediaInfo.from_json(self.result_of("probe").detail)
 
     def artifact_key(self, name: str) -> str:
         """The deterministic key of an artifact: `<owner_id>/<job_id>/<name>`."""

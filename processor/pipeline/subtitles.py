@@ -32,7 +32,7 @@ class SubtitlesStage:
         if ctx.result_of("transcribe").skipped:
             return StageResult(detail={"skipped": ctx.result_of("transcribe").skipped})
         transcript = load_transcript(ctx)
-        duration = ctx.result_of("probe").detail.get("duration_seconds")
+        duration = ctx.probed().duration_seconds
         original = _write(ctx, transcript, duration, SUBTITLES_VTT, SUBTITLES_SRT)
         if original is None:
             return StageResult(detail={"skipped": "no_speech"})

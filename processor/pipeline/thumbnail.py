@@ -24,7 +24,7 @@ class ThumbnailStage:
         info = ctx.media.extract_thumbnail(
             source_path(ctx),
             dest,
-            duration_seconds=float(ctx.result_of("probe").detail["duration_seconds"]),
+            duration_seconds=ctx.probed().duration_seconds,
             max_width=MAX_WIDTH,
             raise_if_interrupted=ctx.raise_if_interrupted,
         )

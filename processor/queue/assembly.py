@@ -19,7 +19,7 @@ from processor.queue.cleanup import StorageCleanup
 from processor.queue.worker import Worker, WorkerOptions
 from processor.services import Services
 
-DEFAULT_PIPELINE = "processor.pipeline:make_pipeline"
+DEFAULT_PIPELINE = "processor.pipeline.build:make_pipeline"
 
 
 def load_pipeline(spec: str, settings: Settings) -> Pipeline:
@@ -65,7 +65,7 @@ def build_worker(
     )
     pipeline: Pipeline
     if pipeline_spec == DEFAULT_PIPELINE:
-        from processor.pipeline import make_pipeline
+        from processor.pipeline.build import make_pipeline
 
         def observe_duration(stage: str, seconds: float) -> None:
             metrics.stage_duration.labels(stage=stage).observe(seconds)

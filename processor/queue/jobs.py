@@ -50,8 +50,8 @@ class Claim:
     def claim_token(self) -> uuid.UUID:
         return self.job.claim_token
 
-    def fence(self) -> dict[str, Any]:
-        return {"job_id": self.job.id, "claim_token": self.job.claim_token}
+    def fence(self) -> queries.Fence:
+        return queries.fence(self.job.id, self.job.claim_token)
 
 
 class JobQueue:

@@ -1,7 +1,7 @@
-"""Object storage: the Storage capability, object-key rules and the backend factory.
+"""Object storage: the Storage capability and the object-key rules.
 
-Backends live in `local.py`, `supabase.py` and `gcs.py`; only `make_storage` branches on
-STORAGE_BACKEND, and it imports a backend's library only when that backend is chosen.
+Backends live in `local.py`, `supabase.py` and `gcs.py`; only `factory.make_storage` branches
+on STORAGE_BACKEND, and it imports a backend's library only when that backend is chosen.
 """
 
 from __future__ import annotations
@@ -9,14 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from processor.errors import ConfigurationError, PermanentError
+from processor.errors import PermanentError
 
-if TYPE_CHECKING:
-    from processor.config import Settings
-
-__all__ = ["MAX_KEY_BYTES", "Storage", "check_bucket", "check_key", "make_storage"]
+__all__ = ["MAX_KEY_BYTES", "Storage", "check_bucket", "check_key"]
 
 MAX_KEY_BYTES = 1024  # the limit Supabase Storage (S3) and GCS put on object names
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
@@ -91,31 +88,3 @@ def check_bucket(bucket: str) -> str:
     if not _BUCKET_NAME.fullmatch(bucket) or ".." in bucket:
         raise PermanentError(f"invalid bucket name {bucket[:80]!r}")
     return bucket
-
-
-def make_storage(settings: Settings) -> Storage:
-    """Build the backend that STORAGE_BACKEND names from `settings`.
-
-    Raises ConfigurationError when the backend's settings are missing.
-    """
-    if settings.storage_backend == "local":
-        from processor.storage.local import LocalStorage
-
-        return LocalStorage(settings.effective_local_storage_path)
-    if settings.storage_backend == "supabase":
-        from processor.storage.supabase import SupabaseStorage
-
-        if not settings.supabase_url or settings.supabase_service_role_key is None:
-            raise ConfigurationError(
-                "STORAGE_BACKEND=supabase needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"
-            )
-        return SupabaseStorage(
-            settings.supabase_url, settings.supabase_service_role_key.get_secret_value()
-        )
-    if settings.storage_backend == "gcs":
-        from processor.storage.gcs import GcsStorage
-
-        if not settings.gcs_bucket_name:
-            raise ConfigurationError("STORAGE_BACKEND=gcs needs GCS_BUCKET_NAME")
-        return GcsStorage.from_environment(settings.gcs_bucket_name)
-    raise ConfigurationError(f"unknown STORAGE_BACKEND {settings.storage_backend!r}")

@@ -90,7 +90,7 @@ class GcsStorage:
         """A metadata GET; a 404 means no."""
         blob = self._blob(bucket, key)
         with _translated(f"check {bucket}/{key}"):
-            return blob.exists()
+            return bool(blob.exists())
 
     def delete_objects(self, bucket: str, keys: Sequence[str]) -> None:
         """Delete each blob; a 404 means it is already gone."""
@@ -104,12 +104,14 @@ class GcsStorage:
         blob = self._blob(bucket, key)
         endpoint = self._client._connection.API_BASE_URL  # the emulator's, when one is set
         try:
-            return blob.generate_signed_url(
-                version="v4",
-                expiration=dt.timedelta(seconds=expires_in_seconds),
-                method="GET",
-                credentials=self._signing_credentials,
-                api_access_endpoint=endpoint,
+            return str(
+                blob.generate_signed_url(
+                    version="v4",
+                    expiration=dt.timedelta(seconds=expires_in_seconds),
+                    method="GET",
+                    credentials=self._signing_credentials,
+                    api_access_endpoint=endpoint,
+                )
             )
         except (AttributeError, google.auth.exceptions.GoogleAuthError) as exc:
             raise ConfigurationError(

@@ -7,9 +7,10 @@ from the same authenticated object route, because storage3's `download` buffers 
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from storage3 import SyncStorageClient
@@ -139,7 +140,7 @@ def _translated(doing: str) -> Iterator[None]:
         raise StorageUnavailableError(f"{doing}: unexpected response") from exc
 
 
-def _error_body(response: httpx.Response) -> dict:
+def _error_body(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
@@ -147,7 +148,7 @@ def _error_body(response: httpx.Response) -> dict:
     return body if isinstance(body, dict) else {}
 
 
-def _status_error(status: int | str, body: dict, doing: str) -> VprocError:
+def _status_error(status: int | str, body: Mapping[str, Any], doing: str) -> VprocError:
     """Storage answers some errors as HTTP 400 with the real status in the JSON body."""
     try:
         code = int(body.get("statusCode") or status)

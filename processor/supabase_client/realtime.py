@@ -21,6 +21,7 @@ from realtime.types import BroadcastPayload
 from processor.config import Settings
 from processor.errors import (
     ConfigurationError,
+    InvalidStateError,
     NotFoundError,
     PermanentError,
     TransientError,
@@ -267,7 +268,10 @@ class _JobsWatch:
             ).data
         if not rows:
             raise NotFoundError(f"job {job_id} not found (or not yours)")
-        return rows[0]
+        row = rows[0]
+        if not isinstance(row, dict):
+            raise InvalidStateError(f"job {job_id}: PostgREST returned {type(row).__name__}")
+        return row
 
     def _check_joined(
         self, channel: AsyncRealtimeChannel, lost_since: float | None

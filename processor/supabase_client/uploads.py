@@ -13,9 +13,9 @@ import supabase
 from postgrest.types import ReturnMethod
 from storage3.utils import StorageException
 
-from processor.commands.submit import safe_object_name
 from processor.config import Settings
 from processor.errors import InvalidStateError, NotFoundError, PermanentError
+from processor.storage.names import video_object_key
 from processor.supabase_client.errors import auth_errors, rest_errors, storage_errors
 from processor.supabase_client.session import (
     HTTP_TIMEOUT,
@@ -75,7 +75,7 @@ def submit_via_supabase(
             signed_in = client.auth.sign_in_with_password({"email": email, "password": password})
         user_id = user_id_of(signed_in, email)
         video_id = uuid.uuid4()
-        key = f"{user_id}/{video_id}/{safe_object_name(path.name)}"
+        key = video_object_key(user_id, video_id, path.name)
 
         if size_bytes > RESUMABLE_ABOVE_BYTES:
             target = ResumableTarget(
@@ -122,7 +122,10 @@ def submit_via_supabase(
             raise InvalidStateError(
                 f"video {video_id} has no job: is the enqueue trigger installed on public.videos?"
             )
-        job_id = int(rows[0]["id"])
+        job_row = rows[0]
+        job_id = job_row.get("id") if isinstance(job_row, dict) else None
+        if not isinstance(job_id, int):
+            raise InvalidStateError(f"video {video_id}: PostgREST returned no job id ({job_row!r})")
 
     logger.info(
         "video submitted through Supabase",

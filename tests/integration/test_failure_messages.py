@@ -14,7 +14,7 @@ import pytest
 
 from processor.db.pool import Database
 from processor.errors import InvalidMediaError
-from processor.pipeline import MediaPipeline
+from processor.pipeline.build import MediaPipeline
 from processor.pipeline.download import DownloadStage
 from processor.pipeline.stage import StageContext, StageResult
 from processor.storage.local import LocalStorage

@@ -24,7 +24,7 @@ import pytest
 from processor.ai.whisper import WhisperTranscriber
 from processor.config import Settings
 from processor.db.pool import Database
-from processor.pipeline import build_pipeline
+from processor.pipeline.build import build_pipeline
 from processor.storage.local import LocalStorage
 from tests.fixtures import make_fixtures as fixtures
 from tests.support.fake_metadata import FilenameMetadataGenerator
@@ -176,7 +176,7 @@ class RecordingToolkit:
     """The real PyAV toolkit, recording whether audio extraction ever started."""
 
     def __init__(self) -> None:
-        from processor.media import make_media_toolkit
+        from processor.media.factory import make_media_toolkit
 
         self.inner = make_media_toolkit(Settings(_env_file=None))
         self.name = self.inner.name

@@ -29,7 +29,7 @@ from processor.errors import (
     VprocError,
 )
 from processor.media.subtitles import MAX_CUE_SECONDS, MAX_LINE_CHARS, MAX_LINES, MIN_CUE_SECONDS
-from processor.pipeline import JobOutcome, MediaPipeline, build_pipeline
+from processor.pipeline.build import JobOutcome, MediaPipeline, build_pipeline
 from processor.pipeline.contract import JobInfo
 from processor.pipeline.memory import InMemoryJobControl
 from processor.storage.local import LocalStorage

@@ -23,7 +23,7 @@ from processor.ai.whisper import WhisperTranscriber
 from processor.config import Settings
 from processor.db.pool import Database
 from processor.errors import ProviderUnavailableError
-from processor.pipeline import build_pipeline
+from processor.pipeline.build import build_pipeline
 from processor.queue.worker import Worker, WorkerOptions
 from processor.storage.local import LocalStorage
 from tests.fixtures import make_fixtures as fixtures

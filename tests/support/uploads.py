@@ -13,7 +13,7 @@ import psycopg.rows
 from processor.ai.contract import Transcript
 from processor.config import Settings
 from processor.db.pool import Database
-from processor.pipeline import MediaPipeline, build_pipeline
+from processor.pipeline.build import MediaPipeline, build_pipeline
 from processor.queue.worker import Worker, WorkerOptions
 from processor.storage.local import LocalStorage
 from tests.support.fake_metadata import FilenameMetadataGenerator

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from processor.commands.submit import MAX_KEY_NAME, safe_object_name
+from processor.storage.names import MAX_KEY_NAME, safe_object_name
 from tests.support.supabase_storage import STORAGE_VALID_KEY
 
 

@@ -7,7 +7,7 @@ import pytest
 from processor.ai.factory import make_transcriber
 from processor.config import Settings
 from processor.errors import ConfigurationError
-from processor.pipeline import make_metadata
+from processor.pipeline.build import make_metadata
 
 
 def test_local_engine_without_a_key() -> None:

@@ -16,6 +16,7 @@ from processor.errors import (
     VprocError,
 )
 from processor.pipeline.contract import JobInfo
+from processor.pipeline.entries import StageEntry, stage_entries
 from processor.pipeline.memory import InMemoryJobControl
 from processor.pipeline.runner import StageRunner, plan_reuse
 from processor.pipeline.stage import PipelineServices, StageContext, StageResult
@@ -195,7 +196,7 @@ def test_plan_reuse_treats_failed_and_running_entries_as_not_done() -> None:
         "caption": {"status": "completed", "artifacts": {"file": "k"}},
         "picture": {"status": "skipped", "detail": {"skipped": "no_video"}},
     }
-    assert plan_reuse(stages, prior, lambda key: True) == {"inspect", "picture"}
+    assert plan_reuse(stages, stage_entries(prior), lambda key: True) == {"inspect", "picture"}
 
 
 def test_unexpected_exceptions_become_internal_errors(services, tmp_path) -> None:
@@ -250,7 +251,7 @@ def test_a_stage_reading_a_later_stage_is_refused() -> None:
 
 
 def test_the_real_pipeline_is_ordered_by_its_needs() -> None:
-    from processor.pipeline import STAGES
+    from processor.pipeline.registry import STAGES
 
     assert [s.name for s in STAGES] == [
         "download",
@@ -264,3 +265,40 @@ def test_the_real_pipeline_is_ordered_by_its_needs() -> None:
     StageRunner(STAGES)  # raises if a stage needs a later one
     for stage in STAGES:
         assert stage.__class__.__module__ == f"processor.pipeline.{stage.name}"
+
+
+def test_stage_entry_round_trips_its_json_and_rejects_what_is_not_an_entry() -> None:
+    stored = {
+        "status": "completed",
+        "started_at": "2026-01-01T00:00:00.000+00:00",
+        "attempt": 2,
+        "finished_at": "2026-01-01T00:00:01.000+00:00",
+        "duration_ms": 1000,
+        "detail": {"width": 640},
+        "artifacts": {"vtt": "a/b.vtt"},
+        "reused": True,
+    }
+    entry = StageEntry.from_json(stored)
+    assert isinstance(entry, StageEntry)
+    assert entry.done
+    assert entry.to_json() == stored
+    assert StageEntry.from_json("completed") is None
+    assert StageEntry.from_json({"status": "exploded"}) is None
+    assert StageEntry(status="running", started_at="t", attempt=1).to_json() == {
+        "status": "running",
+        "started_at": "t",
+        "attempt": 1,
+    }
+
+
+def test_the_default_pipeline_spec_names_the_factory_and_the_cli_uses_it() -> None:
+    import importlib
+    import inspect
+
+    from processor.cli import run
+    from processor.pipeline.build import make_pipeline
+    from processor.queue.assembly import DEFAULT_PIPELINE
+
+    module, _, attr = DEFAULT_PIPELINE.partition(":")
+    assert getattr(importlib.import_module(module), attr) is make_pipeline
+    assert inspect.signature(run).parameters["pipeline"].default == DEFAULT_PIPELINE

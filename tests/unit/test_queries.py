@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_named_query_has_a_function_and_is_used_by_it() -> None:
     source = (ROOT / "processor" / "db" / "queries.py").read_text()
     used = set(re.findall(r'QUERIES\["(\w+)"\]', source)) | set(
-        re.findall(r'_(?:rows|scalar)\(\s*conn,\s*"(\w+)"', source)
+        re.findall(r'_(?:rows|scalar|scalar_of)\(\s*conn,\s*"(\w+)"', source)
     )
     assert set(QUERIES) == used, f"unused: {set(QUERIES) - used}, missing: {used - set(QUERIES)}"
     for name in QUERIES:

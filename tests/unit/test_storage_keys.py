@@ -8,7 +8,8 @@ import pytest
 
 from processor.config import Settings
 from processor.errors import ConfigurationError, PermanentError, SourceMissingError
-from processor.storage import MAX_KEY_BYTES, check_bucket, check_key, make_storage
+from processor.storage import MAX_KEY_BYTES, check_bucket, check_key
+from processor.storage.factory import make_storage
 from processor.storage.local import LocalStorage
 
 

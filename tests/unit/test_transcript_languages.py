@@ -9,7 +9,7 @@ from processor.ai.contract import (
     is_unspaced_script,
     iso_language,
 )
-from processor.pipeline import subtitle_files_urls
+from processor.pipeline.build import subtitle_files_urls
 from processor.pipeline.stage import StageResult
 
 
