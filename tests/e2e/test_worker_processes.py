@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -19,12 +18,6 @@ from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 VPROC = shutil.which("vproc", path=str(Path(sys.executable).parent)) or "vproc"
-
-
-@pytest.fixture
-def admin(db_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        yield conn
 
 
 def enqueue(admin: psycopg.Connection, count: int) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -16,12 +15,6 @@ from processor.status import JobStatus
 from tests.support.seed import create_user, insert_video_as
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def admin(db_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        yield conn
 
 
 def vproc(db_url: str, *args: str):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -14,13 +13,6 @@ import pytest
 from processor.queue.worker import default_worker_id
 from tests.support.postgrest import impersonate
 from tests.support.seed import create_user, insert_video_as
-
-
-@pytest.fixture
-def admin(db_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        yield conn
-
 
 # --- sequences and default privileges --------------------------------------------------------
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-import psycopg
 import pytest
 
-from processor.db.pool import Database
 from processor.errors import InvalidMediaError
 from processor.pipeline.build import MediaPipeline
 from processor.pipeline.download import DownloadStage
@@ -28,18 +26,6 @@ from tests.support.uploads import (
     run_worker,
     upload,
 )
-
-
-@pytest.fixture
-def admin(db_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    with Database(db_url, application_name="vproc-worker:messages-test", max_size=6) as database:
-        yield database
 
 
 class LeakyStage:

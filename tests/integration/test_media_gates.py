@@ -12,18 +12,14 @@ import json
 import shutil
 import struct
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psycopg
-import psycopg.rows
 import pytest
 
 from processor.ai.whisper import WhisperTranscriber
 from processor.config import Settings
-from processor.db.pool import Database
 from processor.pipeline.build import build_pipeline
 from processor.storage.local import LocalStorage
 from tests.fixtures import make_fixtures as fixtures
@@ -37,18 +33,6 @@ B_WORDS = "open source"  # what B's video says (speech.mp4)
 @pytest.fixture(scope="module")
 def whisper() -> WhisperTranscriber:
     return WhisperTranscriber()
-
-
-@pytest.fixture
-def admin(db_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    with Database(db_url, application_name="vproc-worker:gate-test", max_size=6) as database:
-        yield database
 
 
 def hls_playlist(segment: str) -> bytes:

@@ -8,7 +8,6 @@ transcribing again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +34,6 @@ from tests.support.seed import create_user, insert_video_as
 @pytest.fixture(scope="module")
 def whisper() -> WhisperTranscriber:
     return WhisperTranscriber()
-
-
-@pytest.fixture
-def admin(db_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    with Database(db_url, application_name="vproc-worker:media-test", max_size=6) as database:
-        yield database
 
 
 def run_worker(db: Database, pipeline: Any) -> None:

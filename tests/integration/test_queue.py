@@ -16,13 +16,6 @@ from tests.support.seed import create_user, insert_video_as
 WORKER = "worker-1"
 
 
-@pytest.fixture
-def admin(db_url: str) -> Iterator[psycopg.Connection]:
-    """Superuser connection: seeds data and plays the clock (expires leases)."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        yield conn
-
-
 def processor_conn(url: str) -> psycopg.Connection:
     conn = psycopg.connect(url, autocommit=True)
     conn.execute("set role vproc_processor")

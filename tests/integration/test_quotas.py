@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -18,12 +17,6 @@ from tests.support.postgrest import impersonate
 from tests.support.seed import create_user
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def admin(db_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        yield conn
 
 
 def insert_as(

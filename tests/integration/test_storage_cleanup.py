@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from processor.db.pool import Database
 from processor.errors import StorageUnavailableError
 from processor.queue.cleanup import StorageCleanup
 from processor.storage.local import LocalStorage
@@ -16,18 +14,6 @@ from tests.support.postgrest import request_as
 from tests.support.seed import create_user, insert_video_as
 
 ARTIFACTS = ("transcript.txt", "transcript.json", "subtitles.vtt", "subtitles.srt", "thumbnail.jpg")
-
-
-@pytest.fixture
-def admin(db_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    with Database(db_url, application_name="vproc-worker:cleanup", max_size=2) as database:
-        yield database
 
 
 def store_everything(

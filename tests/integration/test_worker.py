@@ -8,7 +8,6 @@ import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -34,18 +33,6 @@ from processor.services import Services
 from tests.support.pipelines import BlockingPipeline, StepPipeline
 from tests.support.seed import create_user, insert_video_as
 from tests.support.waiting import wait_until
-
-
-@pytest.fixture
-def admin(db_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    with Database(db_url, application_name="vproc-worker:test", max_size=6) as database:
-        yield database
 
 
 def options(**overrides: object) -> WorkerOptions:
