@@ -20,35 +20,19 @@ from processor.ai.contract import GeneratedMetadata, MetadataContext, Transcript
 from processor.ai.gemini.metadata import GeminiMetadataGenerator
 from processor.ai.whisper import WhisperTranscriber
 from processor.config import Settings
-from processor.db.pool import Database
 from processor.errors import ProviderUnavailableError
 from processor.pipeline.build import build_pipeline
-from processor.queue.worker import Worker, WorkerOptions
 from processor.storage.local import LocalStorage
 from tests.fixtures import make_fixtures as fixtures
 from tests.support.fake_metadata import FilenameMetadataGenerator
 from tests.support.gemini_stub import API_KEY, GeminiStub
 from tests.support.seed import create_user, insert_video_as
+from tests.support.uploads import run_worker
 
 
 @pytest.fixture(scope="module")
 def whisper() -> WhisperTranscriber:
     return WhisperTranscriber()
-
-
-def run_worker(db: Database, pipeline: Any) -> None:
-    options = WorkerOptions(
-        worker_id="media-test",
-        concurrency=1,
-        lease_seconds=60,
-        max_attempts=3,
-        poll_interval=0.05,
-        reap_interval=0.5,
-        progress_interval=0.05,
-        shutdown_timeout=10.0,
-        until_empty=True,
-    )
-    Worker(db, pipeline, options).run()
 
 
 def upload(admin: psycopg.Connection, store: LocalStorage, source: Path | None) -> int:
