@@ -17,6 +17,9 @@ from typing import Any
 
 import psycopg
 
+# Worker processes start (imports, connections) for this long before the timed window opens.
+WARMUP_SECONDS = 2.0
+
 # Between two pickup samples: long enough that each job meets an idle worker.
 SAMPLE_SPACING_SECONDS = 0.03
 
@@ -57,3 +60,21 @@ def pickup(committed: Mapping[str, float], started: Mapping[str, float]) -> Pick
         raise SystemExit(f"{len(missing)} of {len(committed)} sampled jobs never started")
     latencies = [(started[k] - committed[k]) * 1000 for k in committed]
     return Pickup(statistics.median(latencies), percentile(latencies, 0.95), len(latencies))
+
+
+def drain_rate(name: str, procs: list[Any], start: Any, results: Any, jobs: int) -> float:
+    """jobs/s of worker processes draining `jobs` queued jobs: the window opens when `start`
+    is set after the warm-up and closes when every process has exited; each process puts
+    the {job key: start time} of the jobs it ran on `results`."""
+    time.sleep(WARMUP_SECONDS)
+    began = time.perf_counter()
+    start.set()
+    seen: dict[str, float] = {}
+    for _ in procs:
+        seen.update(results.get(timeout=600))
+    for p in procs:
+        p.join()
+    elapsed = time.perf_counter() - began
+    if len(seen) != jobs:
+        raise SystemExit(f"{name} ran {len(seen)} of {jobs} jobs")
+    return jobs / elapsed

@@ -34,12 +34,19 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from bench.measure import SAMPLE_SPACING_SECONDS, Pickup, clock, pickup, scalar
+from bench.measure import (
+    SAMPLE_SPACING_SECONDS,
+    WARMUP_SECONDS,
+    Pickup,
+    clock,
+    drain_rate,
+    pickup,
+    scalar,
+)
 
 BATCH_SIZE = 10
 ENTRYPOINT = "noop"
 # Imports and connections happen before the start signal, outside the measured window.
-WARMUP_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -153,18 +160,7 @@ def throughput(url: str, jobs: int, processes: int) -> float:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("vacuum analyze pgqueuer")
     procs, start, _stop, results = _spawn(url, processes, drain=True)
-    time.sleep(WARMUP_SECONDS)
-    began = time.perf_counter()
-    start.set()
-    seen: dict[str, float] = {}
-    for _ in procs:
-        seen.update(results.get(timeout=600))
-    for p in procs:
-        p.join()
-    elapsed = time.perf_counter() - began
-    if len(seen) != jobs:
-        raise SystemExit(f"pgqueuer ran {len(seen)} of {jobs} jobs")
-    return jobs / elapsed
+    return drain_rate("pgqueuer", procs, start, results, jobs)
 
 
 class PickupWorker:

@@ -41,7 +41,15 @@ from typing import Any
 import psycopg
 
 from bench import job_cost, peers
-from bench.measure import SAMPLE_SPACING_SECONDS, Pickup, clock, pickup, scalar
+from bench.measure import (
+    SAMPLE_SPACING_SECONDS,
+    WARMUP_SECONDS,
+    Pickup,
+    clock,
+    drain_rate,
+    pickup,
+    scalar,
+)
 from processor.db.migrations import migrate
 from processor.db.pool import Database
 from processor.pipeline.contract import JobControl, JobInfo
@@ -136,18 +144,7 @@ def throughput(url: str, user: uuid.UUID, jobs: int, processes: int, concurrency
         _enqueue(conn, user, jobs)
         conn.execute("vacuum analyze public.video_jobs")
     procs, start, _stop, results = _spawn(url, processes, concurrency, until_empty=True)
-    time.sleep(peers.WARMUP_SECONDS)  # imports and pool connections, outside the window
-    began = time.perf_counter()
-    start.set()
-    seen: dict[str, float] = {}
-    for _ in procs:
-        seen.update(results.get(timeout=600))
-    for p in procs:
-        p.join()
-    elapsed = time.perf_counter() - began
-    if len(seen) != jobs:
-        raise SystemExit(f"vproc ran {len(seen)} of {jobs} jobs")
-    return jobs / elapsed
+    return drain_rate("vproc", procs, start, results, jobs)
 
 
 def pickup_latency(
@@ -160,7 +157,7 @@ def pickup_latency(
     peer = peers.PickupWorker(peer_url)
     procs, start, stop, results = _spawn(url, 1, concurrency, until_empty=False)
     start.set()
-    time.sleep(peers.WARMUP_SECONDS + 0.5)
+    time.sleep(WARMUP_SECONDS + 0.5)
 
     async def sample() -> tuple[dict[str, float], dict[str, float]]:
         queries = await peers.connect_enqueuer(peer_url)
@@ -205,7 +202,7 @@ def fairness(url: str, flood: int, processes: int, concurrency: int) -> tuple[in
         _enqueue(conn, user_a, flood)
         conn.execute("vacuum analyze public.video_jobs")
     procs, start, _stop, results = _spawn(url, processes, concurrency, until_empty=True)
-    time.sleep(peers.WARMUP_SECONDS)
+    time.sleep(WARMUP_SECONDS)
     start.set()
     with psycopg.connect(url, autocommit=True) as conn:
         while scalar(
