@@ -82,4 +82,4 @@ def build_worker(
         ),
         CachePurge(cache, interval_seconds=cache_purge_interval_seconds),
     )
-    return Worker(db, pipeline, options, metrics=metrics, cleanup=chores)
+    return Worker(db, pipeline, options, metrics=metrics, chores=chores)

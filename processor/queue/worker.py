@@ -91,14 +91,14 @@ class Worker:
         *,
         listen_url: str | None = None,
         metrics: Metrics | None = None,
-        cleanup: Chore | None = None,
+        chores: Chore | None = None,
     ) -> None:
         self.db = db
         self.pipeline = pipeline
         self.options = options
         self.listen_url = listen_url or db.url
         self.metrics = metrics or Metrics()
-        self.cleanup = cleanup
+        self.chores = chores
         self._stop = threading.Event()  # stop claiming
         self._halt = threading.Event()  # stop side tasks
         self._wake = threading.Event()
@@ -520,8 +520,8 @@ class Worker:
                 with self.db.connection() as conn:
                     for status, count in queries.queue_depth(conn).items():
                         self.metrics.queue_depth.labels(status=status).set(count)
-                if self.cleanup is not None:
-                    self.cleanup.run_once()
+                if self.chores is not None:
+                    self.chores.run_once()
             except DatabaseUnavailableError as exc:
                 logger.warning("reaper skipped: %s", exc.message, extra={"event": "reap.failed"})
 
